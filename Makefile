@@ -1,0 +1,47 @@
+# One virtualenv in the repo, built from the pinned files; Airflow's home is .airflow/ (SQLite), git-ignored.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+export AIRFLOW_HOME := $(CURDIR)/.airflow
+export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
+export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
+export AIRFLOW__CORE__LOAD_EXAMPLES := False
+export PYTHONPATH := $(CURDIR)/plugins
+
+.PHONY: install lint format test unit bench airflow-db dags-report clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt -r requirements-dev.txt -c constraints.txt
+	touch $@
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+airflow-db: install
+	$(BIN)/airflow db migrate > /dev/null
+
+test: lint airflow-db
+	$(BIN)/pytest
+
+unit: install
+	$(BIN)/pytest tests/unit
+
+dags-report: airflow-db
+	$(BIN)/airflow dags report
+
+bench: install
+	$(BIN)/python bench/bench_image_metrics.py
+	$(BIN)/python bench/bench_analysis.py
+
+clean:
+	rm -rf $(VENV) .airflow .pytest_cache .ruff_cache
