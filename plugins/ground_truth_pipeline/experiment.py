@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 
 MAX_RESOURCE_NAME_LENGTH = 63
+# Room left at the end of a derived name for the "-<n>" that a re-created job after a failed one gets.
+RETRY_SUFFIX_ROOM = 3
 SAGEMAKER_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 _RESOURCE_KINDS = ("label", "train", "model", "transform", "epc", "endpoint")
 
@@ -43,7 +45,9 @@ def resource_name(dag_id: str, run_id: str, class_name: str, kind: str) -> str:
     if kind not in _RESOURCE_KINDS:
         raise ValueError(f"Unknown resource kind {kind!r}; expected one of {', '.join(_RESOURCE_KINDS)}")
     digest = _digest(dag_id, run_id, class_name, length=10)
-    room_for_class = MAX_RESOURCE_NAME_LENGTH - len("gtod---") - len(digest) - len(kind)
+    room_for_class = (
+        MAX_RESOURCE_NAME_LENGTH - RETRY_SUFFIX_ROOM - len("gtod---") - len(digest) - len(kind)
+    )
     class_part = slugify(class_name, max_length=room_for_class) or "class"
     name = f"gtod-{class_part}-{digest}-{kind}"
     if not SAGEMAKER_NAME_PATTERN.match(name):
@@ -151,3 +155,40 @@ class ExperimentLayout:
 
     def prediction_key(self, filename: str) -> str:
         return self.key("predictions", filename)
+
+
+@dataclass(frozen=True)
+class ExperimentRun:
+    """One DAG run's experiment: enough to rebuild its S3 layout and resource names anywhere.
+
+    Passed between tasks as a small XCom dict (``as_dict`` / ``from_dict``) instead of paths and names, so
+    that every task derives the same keys and names from the same few values.
+    """
+
+    dag_id: str
+    run_id: str
+    bucket: str
+    prefix: str
+    class_name: str
+    class_mid: str
+
+    @property
+    def layout(self) -> ExperimentLayout:
+        return ExperimentLayout.for_run(self.bucket, self.prefix, self.class_name, self.run_id)
+
+    def resource_name(self, kind: str) -> str:
+        return resource_name(self.dag_id, self.run_id, self.class_name, kind)
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "dag_id": self.dag_id,
+            "run_id": self.run_id,
+            "bucket": self.bucket,
+            "prefix": self.prefix,
+            "class_name": self.class_name,
+            "class_mid": self.class_mid,
+        }
+
+    @classmethod
+    def from_dict(cls, values: dict[str, str]) -> ExperimentRun:
+        return cls(**values)

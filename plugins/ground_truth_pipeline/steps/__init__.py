@@ -1,0 +1,1 @@
+"""What each task of the DAG does, one module per task group, callable without a running Airflow."""

@@ -1,0 +1,31 @@
+"""Shared fixtures: an offline AWS (moto) with dummy credentials."""
+
+import boto3
+import pytest
+from moto import mock_aws
+
+REGION = "us-east-1"
+
+
+@pytest.fixture
+def aws_credentials(monkeypatch):
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SAGEMAKER"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def mocked_aws(aws_credentials):
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def s3_client(mocked_aws):
+    return boto3.client("s3", region_name=REGION)
