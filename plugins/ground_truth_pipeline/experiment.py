@@ -82,7 +82,10 @@ class ExperimentLayout:
         return "/".join([self.root_key, *parts])
 
     def uri(self, *parts: str) -> str:
-        return f"s3://{self.bucket}/{self.key(*parts)}"
+        return self.uri_of_key(self.key(*parts))
+
+    def uri_of_key(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
 
     # Prepare: the data Ground Truth labels.
     def image_key(self, image_id: str) -> str:

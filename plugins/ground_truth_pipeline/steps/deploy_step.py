@@ -1,0 +1,191 @@
+"""The deploy group: model, batch transform and endpoint requests, predictions, and the endpoint teardown."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from pathlib import PurePosixPath
+from typing import Any
+
+from ground_truth_pipeline.aws_clients import AwsClients
+from ground_truth_pipeline.experiment import ExperimentRun
+from ground_truth_pipeline.object_store import S3ObjectStore, split_s3_uri
+from ground_truth_pipeline.sagemaker_requests import (
+    endpoint_operator_config,
+    model_request as build_model_request,
+    transform_job_request as build_transform_job_request,
+    validate_request,
+)
+from ground_truth_pipeline.steps.run_settings import RunSettings
+
+log = logging.getLogger(__name__)
+
+IMAGE_CONTENT_TYPE = "application/x-image"
+
+
+def model_request(
+    experiment: dict[str, str],
+    training: Mapping[str, Any],
+    context: Mapping[str, Any],
+    clients: AwsClients | None = None,
+) -> dict[str, Any]:
+    """CreateModel for the trained artifact, served by the algorithm's own image."""
+    settings = RunSettings.from_context(context, clients)
+    run = ExperimentRun.from_dict(experiment)
+    job = training["Training"]
+    request = build_model_request(
+        model_name=run.resource_name("model"),
+        image_uri=job["AlgorithmSpecification"]["TrainingImage"],
+        model_data_url=job["ModelArtifacts"]["S3ModelArtifacts"],
+        role_arn=settings.role_arn(),
+    )
+    validate_request("CreateModel", request)
+    return request
+
+
+def transform_job_request(
+    experiment: dict[str, str],
+    model: Mapping[str, Any],
+    context: Mapping[str, Any],
+    clients: AwsClients | None = None,
+) -> dict[str, Any]:
+    """CreateTransformJob over the held-out images of the experiment."""
+    settings = RunSettings.from_context(context, clients)
+    run = ExperimentRun.from_dict(experiment)
+    layout = run.layout
+    request = build_transform_job_request(
+        job_name=run.resource_name("transform"),
+        model_name=model["Model"]["ModelName"],
+        input_prefix_uri=layout.uri_of_key(layout.test_images_prefix),
+        output_uri=layout.transform_output_uri,
+        instance_type=settings.params["transform_instance_type"],
+        content_type=IMAGE_CONTENT_TYPE,
+    )
+    validate_request("CreateTransformJob", request)
+    return request
+
+
+def plot_batch_predictions(
+    experiment: dict[str, str],
+    transform: Mapping[str, Any],
+    context: Mapping[str, Any],
+    clients: AwsClients | None = None,
+) -> dict[str, Any]:
+    """Draw each held-out image with the batch transform's predictions above the threshold."""
+    from ground_truth_pipeline.reports import write_prediction_report
+
+    settings = RunSettings.from_context(context, clients)
+    run = ExperimentRun.from_dict(experiment)
+    layout = run.layout
+    store = S3ObjectStore(settings.clients.s3, run.bucket)
+    threshold = float(settings.params["prediction_threshold"])
+    output_bucket, output_prefix = split_s3_uri(transform["Transform"]["TransformOutput"]["S3OutputPath"])
+    output_store = S3ObjectStore(settings.clients.s3, output_bucket)
+    drawn = {}
+    for image_key in store.list_keys(layout.test_images_prefix):
+        relative = image_key[len(layout.test_images_prefix) :]
+        output_key = f"{output_prefix.rstrip('/')}/{relative}.out"
+        predictions = json.loads(output_store.read_bytes(output_key))["prediction"]
+        name = PurePosixPath(relative).stem
+        written = write_prediction_report(
+            store,
+            layout.prediction_key(f"batch-{name}"),
+            image=store.read_bytes(image_key),
+            predictions=predictions,
+            threshold=threshold,
+            title=f"Batch transform: {run.class_name} in {relative}",
+        )
+        drawn[relative] = written.boxes_drawn
+    log.info("Batch predictions above %.2f per image: %s", threshold, drawn)
+    return {"images": len(drawn), "boxes_above_threshold": drawn}
+
+
+def endpoint_request(
+    experiment: dict[str, str],
+    model: Mapping[str, Any],
+    context: Mapping[str, Any],
+    clients: AwsClients | None = None,
+) -> dict[str, Any]:
+    """The endpoint config and endpoint for the provider's endpoint operator."""
+    settings = RunSettings.from_context(context, clients)
+    run = ExperimentRun.from_dict(experiment)
+    config = endpoint_operator_config(
+        config_name=run.resource_name("epc"),
+        endpoint_name=run.resource_name("endpoint"),
+        model_name=model["Model"]["ModelName"],
+        instance_type=settings.params["endpoint_instance_type"],
+    )
+    validate_request("CreateEndpointConfig", config["EndpointConfig"])
+    validate_request("CreateEndpoint", config["Endpoint"])
+    return config
+
+
+def invoke_endpoint(
+    experiment: dict[str, str],
+    endpoint: Mapping[str, Any],
+    context: Mapping[str, Any],
+    clients: AwsClients | None = None,
+) -> dict[str, Any]:
+    """Send the first held-out image to the endpoint, keep the response and draw its predictions."""
+    from ground_truth_pipeline.reports import write_prediction_report
+
+    settings = RunSettings.from_context(context, clients)
+    run = ExperimentRun.from_dict(experiment)
+    layout = run.layout
+    store = S3ObjectStore(settings.clients.s3, run.bucket)
+    image_keys = list(store.list_keys(layout.test_images_prefix))
+    if not image_keys:
+        raise ValueError(f"No held-out image under s3://{run.bucket}/{layout.test_images_prefix} to send")
+    image = store.read_bytes(image_keys[0])
+    endpoint_name = endpoint["Endpoint"]["EndpointName"]
+    response = settings.clients.sagemaker_runtime.invoke_endpoint(
+        EndpointName=endpoint_name, ContentType=IMAGE_CONTENT_TYPE, Body=image
+    )
+    body = response["Body"].read()
+    predictions = json.loads(body)["prediction"]
+    store.write_bytes(layout.prediction_key("realtime-response.json"), body, content_type="application/json")
+    threshold = float(settings.params["prediction_threshold"])
+    written = write_prediction_report(
+        store,
+        layout.prediction_key("realtime"),
+        image=image,
+        predictions=predictions,
+        threshold=threshold,
+        title=f"Endpoint {endpoint_name}: {run.class_name}",
+    )
+    return {"endpoint": endpoint_name, "image": image_keys[0], "boxes_above_threshold": written.boxes_drawn}
+
+
+def delete_endpoint(endpoint_request: Mapping[str, Any], clients: AwsClients | None = None) -> None:
+    """Delete the endpoint, wait until it is gone, then delete its config; what is absent is skipped."""
+    from botocore.exceptions import ClientError
+
+    sagemaker = (clients or AwsClients()).sagemaker
+    endpoint_name = endpoint_request["Endpoint"]["EndpointName"]
+    config_name = endpoint_request["EndpointConfig"]["EndpointConfigName"]
+    try:
+        sagemaker.delete_endpoint(EndpointName=endpoint_name)
+        sagemaker.get_waiter("endpoint_deleted").wait(
+            EndpointName=endpoint_name, WaiterConfig={"Delay": 15, "MaxAttempts": 120}
+        )
+        log.info("Deleted endpoint %s", endpoint_name)
+    except ClientError as err:
+        if not _is_missing(err):
+            raise
+        log.info("Endpoint %s does not exist: nothing to delete", endpoint_name)
+    try:
+        sagemaker.delete_endpoint_config(EndpointConfigName=config_name)
+        log.info("Deleted endpoint config %s", config_name)
+    except ClientError as err:
+        if not _is_missing(err):
+            raise
+        log.info("Endpoint config %s does not exist: nothing to delete", config_name)
+
+
+def _is_missing(err: Any) -> bool:
+    """SageMaker reports a missing endpoint or config as a ValidationException "Could not find ..."."""
+    error = err.response.get("Error", {})
+    return error.get("Code") in ("ValidationException", "ResourceNotFound") and "ould not find" in error.get(
+        "Message", ""
+    )

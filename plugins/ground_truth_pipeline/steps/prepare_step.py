@@ -1,0 +1,210 @@
+"""The prepare group: choose the images, copy them into the experiment, write what the labeling job reads."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from ground_truth_pipeline.aws_clients import AwsClients
+from ground_truth_pipeline.boxes import open_images_to_xyxy
+from ground_truth_pipeline.experiment import ExperimentRun
+from ground_truth_pipeline.manifests import input_manifest
+from ground_truth_pipeline.object_store import S3ObjectStore, split_s3_uri
+from ground_truth_pipeline.open_images import (
+    DEFAULT_DENY_LIST,
+    SelectedImage,
+    class_and_subclasses,
+    load_class_descriptions,
+    read_reference_boxes,
+    resolve_class,
+    select_images as select_open_images,
+    selected_images_to_json_lines,
+)
+from ground_truth_pipeline.sources import open_text, read_json
+from ground_truth_pipeline.steps.run_settings import RunSettings
+
+log = logging.getLogger(__name__)
+
+COPY_THREADS = 8
+EXAMPLE_IMAGES = 2
+
+
+def select_images(context: Mapping[str, Any], clients: AwsClients | None = None) -> dict[str, str]:
+    """Resolve the class, select the images and keep their reference boxes in the experiment's prefix.
+
+    Returns the experiment (``ExperimentRun.as_dict``), the small value every later task starts from.
+    """
+    settings = RunSettings.from_context(context, clients)
+    params, s3 = settings.params, settings.clients.s3
+    bucket = params["bucket"]
+    check_bucket(s3, bucket, settings.clients.region)
+
+    with open_text(params["open_images_class_descriptions"], s3) as stream:
+        descriptions = load_class_descriptions(stream, source=params["open_images_class_descriptions"])
+    open_images_class = resolve_class(params["class_name"], descriptions)
+    hierarchy = read_json(params["open_images_hierarchy"], s3)
+    class_mids = class_and_subclasses(hierarchy, open_images_class.mid)
+    log.info(
+        "Class %s (%s) with %d subclasses",
+        open_images_class.display_name,
+        open_images_class.mid,
+        len(class_mids) - 1,
+    )
+
+    with open_text(params["open_images_bbox_csv"], s3) as stream:
+        selection = select_open_images(
+            stream,
+            class_mids,
+            count=int(params["n_images"]),
+            held_out=int(params["n_test_images"]),
+            deny_list=DEFAULT_DENY_LIST,
+            source=params["open_images_bbox_csv"],
+        )
+    log.info(
+        "Selected %d images to label and %d held-out images after reading %d rows",
+        len(selection.labeled),
+        len(selection.held_out),
+        selection.rows_read,
+    )
+
+    run = ExperimentRun(
+        dag_id=settings.dag_id,
+        run_id=settings.run_id,
+        bucket=bucket,
+        prefix=params["prefix"],
+        class_name=open_images_class.display_name,
+        class_mid=open_images_class.mid,
+    )
+    store = S3ObjectStore(s3, bucket)
+    layout = run.layout
+    store.write_bytes(
+        layout.reference_boxes_key,
+        selected_images_to_json_lines(selection.labeled + selection.held_out).encode(),
+        content_type="application/x-ndjson",
+    )
+    summary = {
+        "class_name": open_images_class.display_name,
+        "class_mid": open_images_class.mid,
+        "class_and_subclasses": sorted(class_mids),
+        "labeled_image_ids": [image.image_id for image in selection.labeled],
+        "held_out_image_ids": [image.image_id for image in selection.held_out],
+        "bbox_csv_rows_read": selection.rows_read,
+    }
+    store.write_bytes(
+        layout.selection_summary_key, json.dumps(summary, indent=2).encode(), "application/json"
+    )
+    return run.as_dict()
+
+
+def check_bucket(s3: Any, bucket: str, region: str) -> None:
+    """A clear error when the bucket is missing or in another region than the SageMaker jobs.
+
+    The region comes from GetBucketLocation, not from a response header that S3-compatible stores may omit;
+    an empty LocationConstraint means us-east-1, as AWS documents.
+    """
+    from botocore.exceptions import ClientError
+
+    try:
+        location = s3.get_bucket_location(Bucket=bucket).get("LocationConstraint")
+    except ClientError as err:
+        code = err.response["Error"]["Code"]
+        raise ValueError(f"S3 bucket {bucket!r} is not usable: {code} ({err})") from err
+    bucket_region = location or "us-east-1"
+    if bucket_region != region:
+        raise ValueError(
+            f"S3 bucket {bucket!r} is in {bucket_region}, but the SageMaker jobs run in {region}: "
+            "Ground Truth needs a bucket in the job's region"
+        )
+
+
+def _selection_summary(run: ExperimentRun, s3: Any) -> dict[str, Any]:
+    return json.loads(S3ObjectStore(s3, run.bucket).read_bytes(run.layout.selection_summary_key))
+
+
+def copy_images(
+    experiment: dict[str, str], context: Mapping[str, Any], clients: AwsClients | None = None
+) -> dict:
+    """Copy the labeled and held-out images from Open Images into the experiment (server-side copies)."""
+    settings = RunSettings.from_context(context, clients)
+    run = ExperimentRun.from_dict(experiment)
+    s3 = settings.clients.s3
+    summary = _selection_summary(run, s3)
+    source_bucket, source_prefix = split_s3_uri(settings.params["open_images_images"])
+    source_prefix = source_prefix.rstrip("/") + "/" if source_prefix else ""
+    layout = run.layout
+    copies = [(image_id, layout.image_key(image_id)) for image_id in summary["labeled_image_ids"]]
+    copies += [(image_id, layout.test_image_key(image_id)) for image_id in summary["held_out_image_ids"]]
+
+    def copy_one(copy: tuple[str, str]) -> None:
+        image_id, target_key = copy
+        source_key = f"{source_prefix}{image_id}.jpg"
+        try:
+            s3.copy_object(
+                Bucket=run.bucket, Key=target_key, CopySource={"Bucket": source_bucket, "Key": source_key}
+            )
+        except Exception as err:
+            raise ValueError(
+                f"Could not copy Open Images image {image_id} from s3://{source_bucket}/{source_key} "
+                f"to s3://{run.bucket}/{target_key}: {err}"
+            ) from err
+
+    with ThreadPoolExecutor(max_workers=COPY_THREADS) as pool:
+        list(pool.map(copy_one, copies))
+    log.info("Copied %d images into s3://%s/%s/", len(copies), run.bucket, layout.root_key)
+    return {"images": len(summary["labeled_image_ids"]), "test_images": len(summary["held_out_image_ids"])}
+
+
+def write_labeling_inputs(
+    experiment: dict[str, str], context: Mapping[str, Any], clients: AwsClients | None = None
+) -> dict[str, str]:
+    """The input manifest, the label categories and the worker instructions template, in S3."""
+    from ground_truth_pipeline.instructions import examples_figure, instructions_template
+    from ground_truth_pipeline.sagemaker_requests import label_categories
+
+    settings = RunSettings.from_context(context, clients)
+    run = ExperimentRun.from_dict(experiment)
+    layout = run.layout
+    store = S3ObjectStore(settings.clients.s3, run.bucket)
+    summary = _selection_summary(run, settings.clients.s3)
+    image_ids = summary["labeled_image_ids"]
+
+    store.write_bytes(
+        layout.input_manifest_key,
+        input_manifest(layout.uri_of_key(layout.image_key(image_id)) for image_id in image_ids),
+        content_type="application/x-ndjson",
+    )
+    store.write_bytes(
+        layout.label_categories_key,
+        json.dumps(label_categories([run.class_name])).encode(),
+        content_type="application/json",
+    )
+    with store.open_text(layout.reference_boxes_key) as stream:
+        reference = read_reference_boxes(stream, source=layout.reference_boxes_key)
+    examples = [
+        _example(store, layout.image_key(image_id), reference[image_id])
+        for image_id in image_ids[:EXAMPLE_IMAGES]
+    ]
+    template = instructions_template(run.class_name, examples_figure(examples, run.class_name))
+    store.write_bytes(layout.instructions_template_key, template.encode(), content_type="text/html")
+    return {
+        "manifest_uri": layout.uri_of_key(layout.input_manifest_key),
+        "label_categories_uri": layout.uri_of_key(layout.label_categories_key),
+        "template_uri": layout.uri_of_key(layout.instructions_template_key),
+    }
+
+
+def _example(store: S3ObjectStore, key: str, image: SelectedImage) -> tuple[np.ndarray, np.ndarray]:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(store.read_bytes(key))) as decoded:
+        pixels = np.asarray(decoded.convert("RGB"))
+    boxes = open_images_to_xyxy(
+        np.array([[b.xmin, b.xmax, b.ymin, b.ymax] for b in image.boxes]).reshape(-1, 4)
+    )
+    return pixels, boxes
