@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Param, TaskGroup, chain, task
 from airflow.sdk.definitions.retry_policy import ExceptionRetryPolicy, RetryAction, RetryRule
+
 from ground_truth_pipeline.alerts import notify_task_failure
 from ground_truth_pipeline.aws.labeling_job_operator import SageMakerCreateLabelingJobOperator
 from ground_truth_pipeline.aws.labeling_job_sensor import SageMakerLabelingJobSensor
@@ -19,13 +20,16 @@ from ground_truth_pipeline.aws.resumable_operators import (
     ResumableTrainingOperator,
     ResumableTransformOperator,
 )
+from ground_truth_pipeline.sagemaker_requests import BOUNDING_BOX_TASK_PRICES_USD
 
 AWS_CONN_ID = "aws_default"
 # AWS throttling and transient errors are retried by botocore (adaptive mode) and then by Airflow with
 # exponential backoff; bad input (ValueError and its subclasses in this project) fails at once.
 BOTOCORE_CONFIG = {"retries": {"mode": "adaptive", "max_attempts": 10}}
 RETRY_POLICY = ExceptionRetryPolicy(
-    rules=[RetryRule(exception=ValueError, action=RetryAction.FAIL, reason="Bad input: a retry cannot fix it")]
+    rules=[
+        RetryRule(exception=ValueError, action=RetryAction.FAIL, reason="Bad input: a retry cannot fix it")
+    ]
 )
 
 DOC = """
@@ -47,7 +51,9 @@ LABEL_DOC = """Create the Ground Truth bounding-box labeling job (attaching to t
 and wait for it without holding a worker slot."""
 ANALYSE_DOC = """Read the job's output tree and compare the labels with the Open Images reference boxes:
 costs, counts, training curves, mIoU and confidence, detection metrics, plots, PDFs, HTML and metrics JSON."""
-TRAIN_DOC = """Split the output (augmented) manifest 80/20 and train the built-in object-detection algorithm."""
+TRAIN_DOC = (
+    """Split the output (augmented) manifest 80/20 and train the built-in object-detection algorithm."""
+)
 DEPLOY_DOC = """Create the model, run a batch transform on held-out images, serve a real-time endpoint,
 invoke it, and delete the endpoint and its config again, even when a task in between fails."""
 
@@ -94,7 +100,7 @@ PARAMS = {
     "open_images_class_descriptions": Param(
         "https://storage.googleapis.com/openimages/2018_04/class-descriptions-boxable.csv",
         type="string",
-        description="Open Images class descriptions CSV, MID to display name (s3://, https:// or a local path).",
+        description="Open Images class descriptions CSV: MID to display name (s3://, https://, local path).",
     ),
     "open_images_images": Param(
         "s3://open-images-dataset/test/",
@@ -118,9 +124,8 @@ PARAMS = {
     "task_price_usd": Param(
         0.036,
         type="number",
-        minimum=0.012,
-        maximum=1.2,
-        description="Price per worker per image for the public crowd, in dollars (tenths of a cent).",
+        enum=[float(price) for price in BOUNDING_BOX_TASK_PRICES_USD],
+        description="Price per worker per image for the public crowd, in dollars (one of AWS's prices).",
     ),
     "workers_per_image": Param(
         5, type="integer", minimum=1, maximum=9, description="Workers who label each image (1 to 9)."
@@ -214,11 +219,11 @@ with DAG(
             return prepare_step.select_images(context)
 
         @task
-        def copy_images(experiment: dict) -> dict:
+        def copy_images(experiment: dict, **context) -> dict:
             """Copy the selected images into the experiment's prefix."""
             from ground_truth_pipeline.steps import prepare_step
 
-            return prepare_step.copy_images(experiment)
+            return prepare_step.copy_images(experiment, context)
 
         @task
         def write_labeling_inputs(experiment: dict, **context) -> dict:

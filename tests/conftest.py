@@ -1,8 +1,18 @@
-"""Shared fixtures: an offline AWS (moto) with dummy credentials."""
+"""Shared fixtures: an offline AWS (moto) with dummy credentials, and Airflow configured for this repo."""
 
-import boto3
-import pytest
-from moto import mock_aws
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# Before anything imports airflow: its home (SQLite) inside the repo, this repo's dags and plugins.
+os.environ.setdefault("AIRFLOW_HOME", str(ROOT / ".airflow"))
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "dags"))
+os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(ROOT / "plugins"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+
+import boto3  # noqa: E402
+import pytest  # noqa: E402
+from moto import mock_aws  # noqa: E402
 
 REGION = "us-east-1"
 

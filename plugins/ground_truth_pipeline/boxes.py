@@ -110,10 +110,7 @@ class BoxTable:
         image. Within an image, boxes keep their table order, or are sorted by decreasing score (stable) when
         ``by_score`` is set. Padding slots have ``valid`` False, zero boxes and score ``-inf``.
         """
-        if by_score:
-            order = np.lexsort((-self.score, self.image))
-        else:
-            order = np.argsort(self.image, kind="stable")
+        order = np.lexsort((-self.score, self.image)) if by_score else np.argsort(self.image, kind="stable")
         image = self.image[order]
         counts = self.counts(n_images)
         k = int(counts.max()) if n_images and len(image) else 0
@@ -128,7 +125,9 @@ class BoxTable:
         return xyxy, score, valid
 
 
-def ltwh_pixels_to_xyxy(ltwh: np.ndarray, width: np.ndarray | float, height: np.ndarray | float) -> np.ndarray:
+def ltwh_pixels_to_xyxy(
+    ltwh: np.ndarray, width: np.ndarray | float, height: np.ndarray | float
+) -> np.ndarray:
     """Ground Truth pixel boxes ``(n, 4)`` left, top, width, height to normalised xyxy, clipped to [0, 1]."""
     ltwh = np.asarray(ltwh, dtype=np.float64).reshape(-1, 4)
     w = np.asarray(width, dtype=np.float64)

@@ -52,7 +52,12 @@ def test_layout_puts_everything_under_one_root_per_class_and_run():
     assert layout.uri("input.manifest") == f"s3://bucket/{root}/input.manifest"
     assert layout.output_manifest_key("job") == f"{root}/labeling/job/manifests/output/output.manifest"
     assert layout.labeling_output_uri == f"s3://bucket/{root}/labeling/"
-    keys = [layout.metrics_key, layout.train_manifest_key, layout.test_image_key("x"), layout.reference_boxes_key]
+    keys = [
+        layout.metrics_key,
+        layout.train_manifest_key,
+        layout.test_image_key("x"),
+        layout.reference_boxes_key,
+    ]
     assert all(key.startswith(root + "/") for key in keys)
 
 

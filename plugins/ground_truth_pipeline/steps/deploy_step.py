@@ -13,9 +13,12 @@ from ground_truth_pipeline.experiment import ExperimentRun
 from ground_truth_pipeline.object_store import S3ObjectStore, split_s3_uri
 from ground_truth_pipeline.sagemaker_requests import (
     endpoint_operator_config,
+)
+from ground_truth_pipeline.sagemaker_requests import (
     model_request as build_model_request,
+)
+from ground_truth_pipeline.sagemaker_requests import (
     transform_job_request as build_transform_job_request,
-    validate_request,
 )
 from ground_truth_pipeline.steps.run_settings import RunSettings
 
@@ -40,7 +43,6 @@ def model_request(
         model_data_url=job["ModelArtifacts"]["S3ModelArtifacts"],
         role_arn=settings.role_arn(),
     )
-    validate_request("CreateModel", request)
     return request
 
 
@@ -62,7 +64,6 @@ def transform_job_request(
         instance_type=settings.params["transform_instance_type"],
         content_type=IMAGE_CONTENT_TYPE,
     )
-    validate_request("CreateTransformJob", request)
     return request
 
 
@@ -116,8 +117,6 @@ def endpoint_request(
         model_name=model["Model"]["ModelName"],
         instance_type=settings.params["endpoint_instance_type"],
     )
-    validate_request("CreateEndpointConfig", config["EndpointConfig"])
-    validate_request("CreateEndpoint", config["Endpoint"])
     return config
 
 

@@ -10,8 +10,9 @@ from ground_truth_pipeline.experiment import ExperimentRun
 from ground_truth_pipeline.sagemaker_requests import (
     PrivateTeam,
     PublicCrowd,
+)
+from ground_truth_pipeline.sagemaker_requests import (
     labeling_job_request as build_labeling_job_request,
-    validate_request,
 )
 from ground_truth_pipeline.steps.run_settings import RunSettings
 
@@ -44,5 +45,4 @@ def labeling_job_request(
         max_concurrent_tasks=int(params["max_concurrent_tasks"]),
         auto_labeling=bool(params["auto_labeling"]),
     )
-    validate_request("CreateLabelingJob", request)
     return request

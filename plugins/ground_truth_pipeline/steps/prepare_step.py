@@ -23,8 +23,10 @@ from ground_truth_pipeline.open_images import (
     load_class_descriptions,
     read_reference_boxes,
     resolve_class,
-    select_images as select_open_images,
     selected_images_to_json_lines,
+)
+from ground_truth_pipeline.open_images import (
+    select_images as select_open_images,
 )
 from ground_truth_pipeline.sources import open_text, read_json
 from ground_truth_pipeline.steps.run_settings import RunSettings

@@ -12,7 +12,6 @@ from ground_truth_pipeline.experiment import ExperimentRun
 from ground_truth_pipeline.manifests import count_samples, manifest_bytes, split_manifest
 from ground_truth_pipeline.object_store import S3ObjectStore
 from ground_truth_pipeline.sagemaker_requests import training_job_request as build_training_job_request
-from ground_truth_pipeline.sagemaker_requests import validate_request
 from ground_truth_pipeline.steps.label_step import LABEL_ATTRIBUTE_NAME
 from ground_truth_pipeline.steps.run_settings import RunSettings
 
@@ -76,5 +75,4 @@ def training_job_request(
         hyperparameters=dict(params["training_hyperparameters"]),
         instance_type=params["training_instance_type"],
     )
-    validate_request("CreateTrainingJob", request)
     return request

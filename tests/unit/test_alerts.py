@@ -1,0 +1,144 @@
+"""notify_task_failure against moto's SNS, read back through an SQS queue subscribed to the topic."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+import boto3
+import pytest
+
+from ground_truth_pipeline.alerts import notify_task_failure
+
+DAG_ID = "ground_truth_object_detection"
+RUN_ID = "manual__2026-11-26T09:00:00+00:00"
+LOG_URL = "http://localhost:8080/dags/ground_truth_object_detection/runs/manual/tasks/label?try_number=2"
+
+
+@dataclass
+class Subscribed:
+    """An SNS topic and the SQS queue that receives what is published to it."""
+
+    topic_arn: str
+    queue_url: str
+    sqs: Any
+
+    def received(self) -> list[dict[str, Any]]:
+        messages = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10)
+        return [json.loads(message["Body"]) for message in messages.get("Messages", [])]
+
+
+def subscribe_queue(region: str) -> Subscribed:
+    sns = boto3.client("sns", region_name=region)
+    sqs = boto3.client("sqs", region_name=region)
+    topic_arn = sns.create_topic(Name="ground-truth-alerts")["TopicArn"]
+    queue_url = sqs.create_queue(QueueName="alert-inbox")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    return Subscribed(topic_arn=topic_arn, queue_url=queue_url, sqs=sqs)
+
+
+@pytest.fixture(autouse=True)
+def aws_environment(mocked_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto (from tests/conftest.py), an ``aws_default`` connection, and no alert Variable."""
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps({"conn_type": "aws"}))
+    monkeypatch.delenv("AIRFLOW_VAR_GROUND_TRUTH_ALERT_TOPIC_ARN", raising=False)
+
+
+@pytest.fixture
+def inbox() -> Subscribed:
+    return subscribe_queue("us-east-1")
+
+
+def failure_context(params: dict[str, Any], task_id: str = "label.start_labeling_job") -> dict[str, Any]:
+    """The parts of a task's failure-callback context that the alert reads."""
+    ti = SimpleNamespace(dag_id=DAG_ID, run_id=RUN_ID, task_id=task_id, try_number=2, log_url=LOG_URL)
+    return {
+        "ti": ti,
+        "run_id": RUN_ID,
+        "params": params,
+        "exception": ValueError("Labeling job gtod-bird-3f9c1a2b7d-label is Failed: {bad} manifest"),
+    }
+
+
+def test_publishes_the_failure_to_the_topic_in_the_params(inbox):
+    notify_task_failure(failure_context({"alert_topic_arn": inbox.topic_arn}))
+
+    [notification] = inbox.received()
+    assert notification["Subject"] == f"Airflow task failed: {DAG_ID}.label.start_labeling_job"
+    assert notification["Message"].splitlines() == [
+        "An Airflow task failed.",
+        f"DAG: {DAG_ID}",
+        f"Run: {RUN_ID}",
+        "Task: label.start_labeling_job",
+        "Try: 2",
+        "Error: ValueError: Labeling job gtod-bird-3f9c1a2b7d-label is Failed: {bad} manifest",
+        f"Log: {LOG_URL}",
+    ]
+
+
+def test_falls_back_to_the_airflow_variable(inbox, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_VAR_GROUND_TRUTH_ALERT_TOPIC_ARN", inbox.topic_arn)
+
+    notify_task_failure(failure_context({}))
+
+    assert len(inbox.received()) == 1
+
+
+def test_sends_nothing_without_a_topic_and_says_so(inbox, caplog):
+    with caplog.at_level(logging.INFO, logger="ground_truth_pipeline.alerts"):
+        notify_task_failure(failure_context({"alert_topic_arn": ""}))
+
+    assert inbox.received() == []
+    assert "No failure alert sent" in caplog.text
+
+
+def test_publishes_with_the_connection_named_in_the_params(monkeypatch):
+    west = subscribe_queue("us-west-2")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_ALERTS_AWS", json.dumps({"conn_type": "aws", "extra": {"region_name": "us-west-2"}})
+    )
+
+    notify_task_failure(failure_context({"alert_topic_arn": west.topic_arn, "aws_conn_id": "alerts_aws"}))
+
+    assert len(west.received()) == 1
+
+
+def test_a_long_subject_is_cut_to_the_sns_limit(inbox):
+    notify_task_failure(failure_context({"alert_topic_arn": inbox.topic_arn}, task_id="x" * 150))
+
+    [notification] = inbox.received()
+    assert len(notification["Subject"]) == 100
+    assert notification["Subject"].endswith("xxx...")
+
+
+def test_an_alert_that_cannot_be_sent_is_logged_not_raised(inbox, caplog):
+    missing_topic = inbox.topic_arn.replace("ground-truth-alerts", "no-such-topic")
+
+    with caplog.at_level(logging.ERROR, logger="ground_truth_pipeline.alerts"):
+        notify_task_failure(failure_context({"alert_topic_arn": missing_topic}))
+
+    assert inbox.received() == []
+    assert f"Could not send the failure alert for run {RUN_ID}" in caplog.text
+    assert "NotFound" in caplog.text
+
+
+def test_a_dag_level_callback_without_a_task_instance_still_alerts(inbox):
+    context = {
+        "dag": SimpleNamespace(dag_id=DAG_ID),
+        "run_id": RUN_ID,
+        "reason": "task_failure",
+        "params": {"alert_topic_arn": inbox.topic_arn},
+    }
+
+    notify_task_failure(context)
+
+    [notification] = inbox.received()
+    assert notification["Subject"] == f"Airflow task failed: {DAG_ID}"
+    assert "Task: unknown" in notification["Message"].splitlines()
+    assert "Error: task_failure" in notification["Message"].splitlines()
