@@ -45,9 +45,7 @@ def resource_name(dag_id: str, run_id: str, class_name: str, kind: str) -> str:
     if kind not in _RESOURCE_KINDS:
         raise ValueError(f"Unknown resource kind {kind!r}; expected one of {', '.join(_RESOURCE_KINDS)}")
     digest = _digest(dag_id, run_id, class_name, length=10)
-    room_for_class = (
-        MAX_RESOURCE_NAME_LENGTH - RETRY_SUFFIX_ROOM - len("gtod---") - len(digest) - len(kind)
-    )
+    room_for_class = MAX_RESOURCE_NAME_LENGTH - RETRY_SUFFIX_ROOM - len("gtod---") - len(digest) - len(kind)
     class_part = slugify(class_name, max_length=room_for_class) or "class"
     name = f"gtod-{class_part}-{digest}-{kind}"
     if not SAGEMAKER_NAME_PATTERN.match(name):
@@ -124,6 +122,10 @@ class ExperimentLayout:
         return self.labeling_job_key(job_name, "manifests", "output", "output.manifest")
 
     # Analyse: reports and metrics.
+    @property
+    def analysis_prefix(self) -> str:
+        return self.key("analysis")
+
     def analysis_key(self, filename: str) -> str:
         return self.key("analysis", filename)
 

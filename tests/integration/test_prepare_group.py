@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+
 from tests.conftest import REGION, ROOT
 from tests.fixtures.open_images import tiny_open_images
 

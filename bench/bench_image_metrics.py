@@ -1,0 +1,191 @@
+"""Benchmark: per-image mIoU and confidence, vectorised with numpy versus a plain per-box Python loop.
+
+Both compute the same thing on the same 100,000 synthetic images (seeded): the vectorised path from
+``BoxTable``s already in memory, the loop from per-image lists prepared before its clock starts. Prints a
+table and writes ``bench/results/image_metrics.json``. Targets are reported, never asserted.
+
+Run: ``.venv/bin/python bench/bench_image_metrics.py``
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "plugins"))
+
+from ground_truth_pipeline.boxes import BoxTable  # noqa: E402
+from ground_truth_pipeline.metrics import image_confidence, image_miou  # noqa: E402
+
+N_IMAGES = 100_000
+MAX_BOXES = 12
+SEED = 20240601
+VECTORISED_RUNS = 3
+TARGET_SPEEDUP = 10.0
+TARGET_VECTORISED_SECONDS = 1.0
+RESULTS = REPO / "bench" / "results" / "image_metrics.json"
+
+Box = tuple[float, float, float, float]
+
+
+def random_boxes(rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` normalised xyxy boxes from a few percent to most of the image wide, like Open Images objects."""
+    size = np.clip(rng.lognormal(np.log(0.2), 0.6, (n, 2)), 0.02, 0.9)
+    corner = rng.random((n, 2)) * (1 - size)
+    return np.concatenate([corner, corner + size], axis=1)
+
+
+def synthetic_dataset(rng: np.random.Generator) -> tuple[BoxTable, BoxTable]:
+    """0-12 reference and 0-12 consolidated boxes per image; the first consolidated boxes jitter references.
+
+    Scores are uniform. Rows are in image order, as the manifest and annotation readers produce them.
+    """
+    n_reference = rng.integers(0, MAX_BOXES + 1, N_IMAGES)
+    n_consolidated = rng.integers(0, MAX_BOXES + 1, N_IMAGES)
+    reference_image = np.repeat(np.arange(N_IMAGES), n_reference)
+    reference_xyxy = random_boxes(rng, len(reference_image))
+    reference_start = np.cumsum(n_reference) - n_reference
+
+    consolidated_image = np.repeat(np.arange(N_IMAGES), n_consolidated)
+    slot = np.arange(len(consolidated_image)) - np.repeat(
+        np.cumsum(n_consolidated) - n_consolidated, n_consolidated
+    )
+    copies_reference = slot < n_reference[consolidated_image]
+    copied = reference_xyxy[reference_start[consolidated_image[copies_reference]] + slot[copies_reference]]
+    span = np.tile(copied[:, 2:] - copied[:, :2], 2)
+    consolidated_xyxy = np.empty((len(consolidated_image), 4))
+    consolidated_xyxy[copies_reference] = np.clip(copied + rng.normal(0, 0.08, copied.shape) * span, 0, 1)
+    consolidated_xyxy[~copies_reference] = random_boxes(rng, int(np.count_nonzero(~copies_reference)))
+    consolidated = BoxTable.build(
+        image=consolidated_image, xyxy=consolidated_xyxy, score=rng.random(len(consolidated_image))
+    )
+    return consolidated, BoxTable.build(image=reference_image, xyxy=reference_xyxy)
+
+
+def per_image_lists(
+    consolidated: BoxTable, reference: BoxTable
+) -> tuple[list[list[tuple[float, Box]]], list[list[Box]]]:
+    """The boxes as plain Python lists per image, in table order: the loop's input, built before timing."""
+    consolidated_lists: list[list[tuple[float, Box]]] = [[] for _ in range(N_IMAGES)]
+    reference_lists: list[list[Box]] = [[] for _ in range(N_IMAGES)]
+    for image, box, score in zip(
+        consolidated.image.tolist(), consolidated.xyxy.tolist(), consolidated.score.tolist(), strict=True
+    ):
+        consolidated_lists[image].append((score, tuple(box)))
+    for image, box in zip(reference.image.tolist(), reference.xyxy.tolist(), strict=True):
+        reference_lists[image].append(tuple(box))
+    return consolidated_lists, reference_lists
+
+
+def box_iou(a: Box, b: Box) -> float:
+    inter_w = min(a[2], b[2]) - max(a[0], b[0])
+    inter_h = min(a[3], b[3]) - max(a[1], b[1])
+    if inter_w <= 0 or inter_h <= 0:
+        return 0.0
+    intersection = inter_w * inter_h
+    return intersection / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - intersection)
+
+
+def loop_metrics(
+    consolidated_lists: list[list[tuple[float, Box]]], reference_lists: list[list[Box]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The same mIoU and confidence, one image and one box at a time."""
+    mious = []
+    confidences = []
+    for consolidated, reference in zip(consolidated_lists, reference_lists, strict=True):
+        confidences.append(
+            sum(score for score, _ in consolidated) / len(consolidated) if consolidated else 0.0
+        )
+        if not consolidated and not reference:
+            mious.append(1.0)
+            continue
+        unmatched = list(range(len(reference)))
+        matched_sum = 0.0
+        for _, box in sorted(consolidated, key=lambda item: -item[0]):
+            best, best_iou = -1, 0.0
+            for j in unmatched:
+                iou = box_iou(box, reference[j])
+                if iou > best_iou:
+                    best, best_iou = j, iou
+            if best >= 0:
+                unmatched.remove(best)
+                matched_sum += best_iou
+        mious.append(matched_sum / (len(consolidated) + len(unmatched)))
+    return np.array(mious), np.array(confidences)
+
+
+def vectorised_metrics(consolidated: BoxTable, reference: BoxTable) -> tuple[np.ndarray, np.ndarray]:
+    return image_miou(consolidated, reference, N_IMAGES), image_confidence(consolidated, N_IMAGES)
+
+
+def met(target_met: bool) -> str:
+    return "met" if target_met else "NOT met"
+
+
+def main() -> None:
+    consolidated, reference = synthetic_dataset(np.random.default_rng(SEED))
+    consolidated_lists, reference_lists = per_image_lists(consolidated, reference)
+
+    vectorised_seconds = []
+    for _ in range(VECTORISED_RUNS):
+        start = time.perf_counter()
+        vectorised_miou, vectorised_confidence = vectorised_metrics(consolidated, reference)
+        vectorised_seconds.append(time.perf_counter() - start)
+    start = time.perf_counter()
+    loop_miou, loop_confidence = loop_metrics(consolidated_lists, reference_lists)
+    loop_seconds = time.perf_counter() - start
+
+    best = min(vectorised_seconds)
+    speedup = loop_seconds / best
+    agree = bool(
+        np.allclose(vectorised_miou, loop_miou) and np.allclose(vectorised_confidence, loop_confidence)
+    )
+    results = {
+        "n_images": N_IMAGES,
+        "n_consolidated_boxes": len(consolidated),
+        "n_reference_boxes": len(reference),
+        "mean_image_miou": float(vectorised_miou.mean()),
+        "loop_seconds": loop_seconds,
+        "vectorised_seconds_runs": vectorised_seconds,
+        "vectorised_seconds_best": best,
+        "loop_images_per_second": N_IMAGES / loop_seconds,
+        "vectorised_images_per_second": N_IMAGES / best,
+        "speedup": speedup,
+        "results_agree": agree,
+        "target_speedup": TARGET_SPEEDUP,
+        "target_speedup_met": speedup >= TARGET_SPEEDUP,
+        "target_vectorised_seconds": TARGET_VECTORISED_SECONDS,
+        "target_vectorised_seconds_met": best < TARGET_VECTORISED_SECONDS,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "cpu_count": os.cpu_count(),
+    }
+
+    print(
+        f"image mIoU + confidence of {N_IMAGES:,} images "
+        f"({len(consolidated):,} consolidated, {len(reference):,} reference boxes)"
+    )
+    print(f"{'path':<28}{'seconds':>10}{'images/s':>14}{'speed-up':>10}")
+    print(f"{'per-box Python loop':<28}{loop_seconds:>10.3f}{N_IMAGES / loop_seconds:>14,.0f}{1.0:>9.1f}x")
+    print(f"{'vectorised (best of 3)':<28}{best:>10.3f}{N_IMAGES / best:>14,.0f}{speedup:>9.1f}x")
+    print(f"results agree (np.allclose): {agree}")
+    print(f"target speed-up >= {TARGET_SPEEDUP:.0f}x: {speedup:.1f}x, {met(results['target_speedup_met'])}")
+    print(
+        f"target vectorised < {TARGET_VECTORISED_SECONDS:.0f} s: {best:.3f} s, "
+        f"{met(results['target_vectorised_seconds_met'])}"
+    )
+
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {RESULTS.relative_to(REPO)}")
+
+
+if __name__ == "__main__":
+    main()

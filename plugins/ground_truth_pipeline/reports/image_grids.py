@@ -1,0 +1,145 @@
+"""Figures of labeled images: worker / consolidated / reference samples and the highest and lowest mIoU."""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from ground_truth_pipeline.boxes import LabelingDataset
+from ground_truth_pipeline.reports.drawing import (
+    CONSOLIDATED_COLOR,
+    REFERENCE_COLOR,
+    counted,
+    draw_boxes,
+    literal,
+    new_figure,
+    show_image,
+    show_notice,
+    worker_color,
+)
+from ground_truth_pipeline.reports.image_cache import ImageCache
+
+PANEL_INCHES = 2.6
+
+
+def draw_worker_boxes(
+    ax: Axes,
+    dataset: LabelingDataset,
+    cache: ImageCache,
+    image: int,
+    title: str = "",
+    linewidth: float = 1.2,
+    fontsize: float = 9,
+) -> None:
+    """The image with every worker's boxes, one colour per worker."""
+    thumbnail = show_image(ax, cache.get(dataset.images[image].source_ref), title, fontsize)
+    if thumbnail is not None:
+        boxes = dataset.workers.of_image(image)
+        draw_boxes(ax, thumbnail, boxes.xyxy, [worker_color(int(w)) for w in boxes.worker], linewidth)
+
+
+def draw_consolidated_boxes(
+    ax: Axes,
+    dataset: LabelingDataset,
+    cache: ImageCache,
+    image: int,
+    title: str = "",
+    with_reference: bool = False,
+    linewidth: float = 1.5,
+    fontsize: float = 9,
+) -> None:
+    """The image with its consolidated boxes in orange, over the reference boxes in green if asked."""
+    thumbnail = show_image(ax, cache.get(dataset.images[image].source_ref), title, fontsize)
+    if thumbnail is not None:
+        if with_reference:
+            draw_boxes(ax, thumbnail, dataset.reference.of_image(image).xyxy, REFERENCE_COLOR, linewidth)
+        draw_boxes(ax, thumbnail, dataset.consolidated.of_image(image).xyxy, CONSOLIDATED_COLOR, linewidth)
+
+
+def draw_reference_boxes(
+    ax: Axes, dataset: LabelingDataset, cache: ImageCache, image: int, title: str
+) -> None:
+    thumbnail = show_image(ax, cache.get(dataset.images[image].source_ref), title)
+    if thumbnail is not None:
+        draw_boxes(ax, thumbnail, dataset.reference.of_image(image).xyxy, REFERENCE_COLOR)
+
+
+def human_samples_figure(dataset: LabelingDataset, cache: ImageCache, images: np.ndarray) -> Figure:
+    """One row per human-labeled image: worker boxes, consolidated boxes, reference boxes."""
+    if not len(images):
+        return _notice_figure("No human-labeled images in this job.")
+    figure = new_figure(3 * PANEL_INCHES, len(images) * PANEL_INCHES * 0.85)
+    axes = figure.subplots(len(images), 3, squeeze=False)
+    worker_counts = dataset.workers.counts(len(dataset.images))
+    consolidated_counts = dataset.consolidated.counts(len(dataset.images))
+    reference_counts = dataset.reference.counts(len(dataset.images))
+    for row, image in zip(axes, images, strict=True):
+        workers = len(np.unique(dataset.workers.of_image(image).worker))
+        worker_title = f"{counted(workers, 'worker')}, {counted(worker_counts[image], 'box', 'boxes')}"
+        draw_worker_boxes(row[0], dataset, cache, image, worker_title)
+        draw_consolidated_boxes(
+            row[1],
+            dataset,
+            cache,
+            image,
+            f"Consolidated: {counted(consolidated_counts[image], 'box', 'boxes')}",
+        )
+        draw_reference_boxes(
+            row[2], dataset, cache, image, f"Reference: {counted(reference_counts[image], 'box', 'boxes')}"
+        )
+        row[0].set_ylabel(literal(dataset.images[image].image_id), fontsize=8)
+    figure.suptitle("Human-labeled examples: worker, consolidated and reference boxes", fontsize=12)
+    return figure
+
+
+def auto_samples_figure(dataset: LabelingDataset, cache: ImageCache, images: np.ndarray) -> Figure:
+    """One row per auto-labeled image: the auto label and the reference boxes."""
+    if not len(images):
+        return _notice_figure("No auto-labeled images in this job.")
+    figure = new_figure(2 * PANEL_INCHES, len(images) * PANEL_INCHES * 0.85)
+    axes = figure.subplots(len(images), 2, squeeze=False)
+    consolidated_counts = dataset.consolidated.counts(len(dataset.images))
+    reference_counts = dataset.reference.counts(len(dataset.images))
+    for row, image in zip(axes, images, strict=True):
+        draw_consolidated_boxes(
+            row[0],
+            dataset,
+            cache,
+            image,
+            f"Auto label: {counted(consolidated_counts[image], 'box', 'boxes')}",
+        )
+        draw_reference_boxes(
+            row[1], dataset, cache, image, f"Reference: {counted(reference_counts[image], 'box', 'boxes')}"
+        )
+        row[0].set_ylabel(literal(dataset.images[image].image_id), fontsize=8)
+    figure.suptitle("Auto-labeled examples: auto label and reference boxes", fontsize=12)
+    return figure
+
+
+def miou_extremes_figure(
+    dataset: LabelingDataset,
+    cache: ImageCache,
+    miou: np.ndarray,
+    images: np.ndarray,
+    group_name: str,
+    extreme: str,
+) -> Figure:
+    """Up to six images of one group with the highest or lowest mIoU, their mIoU in each panel title."""
+    heading = f"{group_name}-labeled images with the {extreme} mIoU (labels orange, reference green)"
+    if not len(images):
+        return _notice_figure(f"No {group_name.lower()}-labeled images in this job.")
+    figure = new_figure(3 * PANEL_INCHES * 1.3, 2 * PANEL_INCHES)
+    axes = figure.subplots(2, 3).ravel()
+    for ax, image in zip(axes, images, strict=False):
+        draw_consolidated_boxes(ax, dataset, cache, image, f"mIoU {miou[image]:.3f}", with_reference=True)
+    for ax in axes[len(images) :]:
+        ax.set_axis_off()
+    figure.suptitle(heading, fontsize=12)
+    return figure
+
+
+def _notice_figure(message: str) -> Figure:
+    figure = new_figure(6, 1.5)
+    show_notice(figure.subplots(), message)
+    return figure

@@ -1,0 +1,70 @@
+"""The inputs of the analysis report, checked once up front so bad input fails before any image is fetched."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ground_truth_pipeline.boxes import LabelingDataset
+
+ITERATION_COLUMNS = (
+    "iteration",
+    "human_images",
+    "human_boxes",
+    "auto_images",
+    "auto_boxes",
+    "human_cost",
+    "auto_cost",
+)
+
+
+@dataclass(frozen=True)
+class AnalysisInputs:
+    """Everything the analysis report draws; per-image arrays are aligned with ``dataset.images``."""
+
+    dataset: LabelingDataset
+    miou: np.ndarray
+    confidence: np.ndarray
+    iterations: pd.DataFrame
+    training_curves: Sequence[tuple[str, Sequence[float]]]
+    confidence_curve: Mapping[str, tuple[np.ndarray, np.ndarray]]
+    metrics: Mapping[str, Any]
+    class_name: str
+
+    def __post_init__(self) -> None:
+        n_images = len(self.dataset.images)
+        for name in ("miou", "confidence"):
+            values = np.asarray(getattr(self, name), dtype=np.float64)
+            if values.shape != (n_images,):
+                raise ValueError(
+                    f"{name} has shape {values.shape}, expected one value per dataset image: ({n_images},)"
+                )
+            object.__setattr__(self, name, values)
+        missing = [column for column in ITERATION_COLUMNS if column not in self.iterations.columns]
+        if missing:
+            raise ValueError(
+                f"iterations lacks the columns {', '.join(missing)}; expected {', '.join(ITERATION_COLUMNS)}"
+            )
+        for position, curve in enumerate(self.training_curves):
+            if len(curve) != 2 or not isinstance(curve[0], str):
+                raise ValueError(
+                    f"training_curves[{position}] must be a (label, mAP per epoch) pair, got {curve!r}"
+                )
+        for group, (top_percent, group_miou) in self.confidence_curve.items():
+            if len(top_percent) != len(group_miou):
+                raise ValueError(
+                    f"confidence_curve[{group!r}] has {len(top_percent)} percentages "
+                    f"but {len(group_miou)} mIoU values"
+                )
+
+    @property
+    def human_count(self) -> int:
+        return int(self.dataset.human_mask.sum())
+
+    @property
+    def auto_count(self) -> int:
+        return len(self.dataset.images) - self.human_count

@@ -1,0 +1,114 @@
+"""The analyse group: the labeling job's analysis and report, written to the experiment's analysis/."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from ground_truth_pipeline.analysis import analyse_labeling_job
+from ground_truth_pipeline.aws_clients import AwsClients
+from ground_truth_pipeline.experiment import ExperimentRun
+from ground_truth_pipeline.labeling_output import LabelPrices, list_auto_labeling_training_jobs
+from ground_truth_pipeline.object_store import S3ObjectStore, split_s3_uri
+from ground_truth_pipeline.open_images import read_reference_boxes
+from ground_truth_pipeline.steps.label_step import LABEL_ATTRIBUTE_NAME
+from ground_truth_pipeline.steps.run_settings import RunSettings
+from ground_truth_pipeline.training_curves import read_training_curve
+
+log = logging.getLogger(__name__)
+
+# The reference's prices per labeled object beyond the workers' pay, in dollars.
+HUMAN_LABEL_BASE_PRICE = 0.08
+AUTO_LABEL_PRICE = 0.08
+
+
+def analyse_labels(
+    experiment: dict[str, str],
+    labeling_job: Mapping[str, Any],
+    context: Mapping[str, Any],
+    clients: AwsClients | None = None,
+) -> dict[str, Any]:
+    """Analyse the job against the reference boxes and write metrics, tables, plots, PDFs and HTML."""
+    from ground_truth_pipeline.reports import write_analysis_report
+
+    settings = RunSettings.from_context(context, clients)
+    params = settings.params
+    run = ExperimentRun.from_dict(experiment)
+    layout = run.layout
+    s3 = settings.clients.s3
+    store = S3ObjectStore(s3, run.bucket)
+    job_name = labeling_job["LabelingJobName"]
+    job_prefix = layout.labeling_job_key(job_name)
+
+    with store.open_text(layout.reference_boxes_key) as stream:
+        reference = read_reference_boxes(stream, source=layout.reference_boxes_key)
+    categories = json.loads(store.read_bytes(layout.label_categories_key))
+    workteam = str(params.get("workteam_arn") or "").strip()
+    prices = LabelPrices(
+        human_base=HUMAN_LABEL_BASE_PRICE,
+        per_worker=0.0 if workteam else float(params["task_price_usd"]),
+        workers=int(params["workers_per_image"]),
+        auto=AUTO_LABEL_PRICE,
+    )
+    analysis = analyse_labeling_job(
+        store,
+        job_prefix,
+        LABEL_ATTRIBUTE_NAME,
+        reference,
+        [entry["label"] for entry in categories["labels"]],
+        prices,
+    )
+    curves = [
+        read_training_curve(settings.clients.logs, job.job_name)
+        for job in list_auto_labeling_training_jobs(store, job_prefix)
+    ]
+    metrics = dict(analysis.metrics)
+    metrics["auto_labeling_models"] = [
+        {
+            "training_job": curve.job_name,
+            "num_training_samples": curve.num_training_samples,
+            "epochs": len(curve.validation_map),
+            "final_validation_map": curve.validation_map[-1] if curve.validation_map else None,
+        }
+        for curve in curves
+    ]
+    store.write_bytes(layout.analysis_key("images.csv"), analysis.image_table_csv(), content_type="text/csv")
+
+    def fetch(uri: str) -> bytes:
+        bucket, key = split_s3_uri(uri)
+        return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+    report = write_analysis_report(
+        store,
+        layout.analysis_prefix,
+        dataset=analysis.dataset,
+        miou=analysis.miou,
+        confidence=analysis.confidence,
+        iterations=analysis.iterations,
+        training_curves=[(curve.job_name, curve.validation_map) for curve in curves],
+        confidence_curve=analysis.confidence_curve,
+        metrics=metrics,
+        fetch=fetch,
+        class_name=run.class_name,
+    )
+    if report.unreadable_images:
+        log.warning("Images that could not be drawn: %s", report.unreadable_images)
+    log.info(
+        "Labeled %d images (%d failed) for $%.2f; mean image mIoU %s; AP50 %s",
+        metrics["images"],
+        metrics["failed_images"],
+        metrics["cost_usd"]["total"],
+        metrics["mean_image_miou"]["all"],
+        metrics["detection_vs_reference"]["ap50"],
+    )
+    return {
+        "report_uri": layout.uri_of_key(layout.analysis_key("report.html")),
+        "metrics_uri": layout.uri_of_key(layout.metrics_key),
+        "images": metrics["images"],
+        "failed_images": metrics["failed_images"],
+        "mean_image_miou": metrics["mean_image_miou"]["all"],
+        "ap50": metrics["detection_vs_reference"]["ap50"],
+        "cost_usd": metrics["cost_usd"]["total"],
+    }

@@ -1,0 +1,120 @@
+"""The analyse step on a format-exact labeling job tree in moto S3, with auto-labeling logs in moto logs."""
+
+import io
+import json
+import time
+from types import SimpleNamespace
+
+import boto3
+import numpy as np
+import pytest
+from PIL import Image
+
+from ground_truth_pipeline.aws_clients import AwsClients
+from ground_truth_pipeline.experiment import ExperimentRun
+from ground_truth_pipeline.labeling_output import read_output_manifest
+from ground_truth_pipeline.object_store import S3ObjectStore
+from ground_truth_pipeline.open_images import ReferenceBox, SelectedImage, selected_images_to_json_lines
+from ground_truth_pipeline.steps import analyse_step
+from tests.conftest import REGION
+from tests.labeling_job_tree import write_labeling_job_tree
+
+pytestmark = pytest.mark.integration
+
+BUCKET = "experiments"
+JOB = "gtod-bird-0123456789-label"
+
+
+@pytest.fixture
+def experiment(s3_client):
+    s3_client.create_bucket(Bucket=BUCKET)
+    run = ExperimentRun("ground_truth_object_detection", "manual__1", BUCKET, "demo", "Bird", "/m/015p6")
+    layout = run.layout
+    store = S3ObjectStore(s3_client, BUCKET)
+    tree = write_labeling_job_tree(
+        store,
+        layout.labeling_job_key(JOB) + "/",
+        n_images=30,
+        workers=3,
+        iterations=3,
+        auto_fraction=0.3,
+        include_failed=True,
+        source_prefix=layout.uri("images") + "/",
+        seed=3,
+    )
+    manifest = read_output_manifest(store, layout.labeling_job_key(JOB) + "/", "category")
+    reference = []
+    for index, image in enumerate(manifest.images):
+        width, height = (int(v) for v in tree.image_sizes[index])
+        pixels = np.full((height, width, 3), 180, np.uint8)
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, format="JPEG")
+        store.write_bytes(layout.image_key(image.image_id), buffer.getvalue())
+        boxes = manifest.consolidated.of_image(index).xyxy
+        reference.append(
+            SelectedImage(
+                image.image_id,
+                tuple(ReferenceBox("/m/015p6", b[0], b[2], b[1], b[3], False) for b in boxes.tolist()),
+            )
+        )
+    store.write_bytes(layout.reference_boxes_key, selected_images_to_json_lines(reference).encode())
+    store.write_bytes(layout.label_categories_key, json.dumps({"labels": [{"label": "Bird"}]}).encode())
+    logs = boto3.client("logs", region_name=REGION)
+    logs.create_log_group(logGroupName="/aws/sagemaker/TrainingJobs")
+    now_ms = int(time.time() * 1000)
+    for iteration, job_name in tree.training_jobs:
+        stream = f"{job_name}/algo-1-1700000000"
+        logs.create_log_stream(logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=stream)
+        messages = [f"Final configuration: {{'num_training_samples': u'{40 * iteration}', 'epochs': u'3'}}"]
+        messages += [
+            f"#quality_metric: host=algo-1, epoch={e}, validation mAP <score>=({0.2 * e + 0.1})"
+            for e in range(3)
+        ]
+        logs.put_log_events(
+            logGroupName="/aws/sagemaker/TrainingJobs",
+            logStreamName=stream,
+            logEvents=[{"timestamp": now_ms + i, "message": m} for i, m in enumerate(messages)],
+        )
+    return run, tree
+
+
+def context(**params):
+    defaults = {"task_price_usd": 0.036, "workers_per_image": 3, "workteam_arn": ""}
+    return {
+        "params": defaults | params,
+        "dag": SimpleNamespace(dag_id="ground_truth_object_detection"),
+        "run_id": "manual__1",
+    }
+
+
+def test_analyse_writes_metrics_table_and_report(experiment, s3_client):
+    run, tree = experiment
+    summary = analyse_step.analyse_labels(
+        run.as_dict(), {"LabelingJobName": JOB}, context(), clients=AwsClients(conn_id=None)
+    )
+    layout = run.layout
+    metrics = json.loads(s3_client.get_object(Bucket=BUCKET, Key=layout.metrics_key)["Body"].read())
+    assert metrics["images"] == 30 == summary["images"]
+    assert metrics["failed_images"] == 1
+    assert metrics["human_labeled_images"] == len(tree.human_object_ids)
+    assert metrics["auto_labeled_images"] == len(tree.auto_object_ids)
+    human_price = 0.08 + 3 * 0.036
+    assert metrics["cost_usd"]["human"] == pytest.approx(sum(tree.human_images.values()) * human_price)
+    assert metrics["cost_usd"]["auto"] == pytest.approx(sum(tree.auto_images.values()) * 0.08)
+    # The reference boxes are the consolidated boxes themselves: every labeled image matches perfectly.
+    assert metrics["detection_vs_reference"]["ap50"] == pytest.approx(1.0)
+    assert metrics["mean_image_miou"]["auto"] == pytest.approx(1.0)
+    models = metrics["auto_labeling_models"]
+    assert [m["training_job"] for m in models] == [name for _, name in tree.training_jobs]
+    assert [(m["epochs"], m["final_validation_map"]) for m in models] == [(3, pytest.approx(0.5))] * 2
+
+    table = s3_client.get_object(Bucket=BUCKET, Key=layout.analysis_key("images.csv"))["Body"].read().decode()
+    assert len(table.splitlines()) == 31
+    written = {
+        item["Key"].rsplit("/", 1)[1]
+        for item in s3_client.list_objects_v2(Bucket=BUCKET, Prefix=layout.analysis_prefix + "/")["Contents"]
+    }
+    assert {"metrics.json", "report.html", "images.csv"} <= written
+    assert sum(name.endswith(".pdf") for name in written) == 2
+    assert sum(name.endswith(".png") for name in written) >= 8
+    assert summary["report_uri"] == layout.uri_of_key(layout.analysis_key("report.html"))

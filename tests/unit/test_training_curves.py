@@ -1,0 +1,121 @@
+import boto3
+import pytest
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from ground_truth_pipeline.training_curves import (
+    TRAINING_JOB_LOG_GROUP,
+    TrainingCurve,
+    log_messages,
+    parse_num_training_samples,
+    parse_validation_map,
+    read_training_curve,
+)
+
+CONFIG_PY2 = (
+    "[11/26/2026 10:15:02 INFO 139872] Final configuration: {u'num_training_samples': u'1000', "
+    "u'base_network': u'vgg-16', u'epochs': u'30', u'mini_batch_size': u'32'}"
+)
+CONFIG_PY3 = (
+    "[11/26/2026 10:15:02 INFO 139872] Final configuration: {'epochs': '2', 'num_training_samples': '48'}"
+)
+
+
+def _map_line(epoch, value):
+    return f"[11/26/2026 10:16:{epoch:02d} INFO 139872] #quality_metric: host=algo-1, epoch={epoch}, " + (
+        f"validation mAP <score>=({value})"
+    )
+
+
+def test_parse_configuration_and_map_lines():
+    assert parse_num_training_samples(CONFIG_PY2) == 1000
+    assert parse_num_training_samples(CONFIG_PY3) == 48
+    assert parse_num_training_samples("num_training_samples: '12' without the configuration marker") is None
+    assert parse_num_training_samples("Final configuration: {'epochs': '2'}") is None
+    assert parse_validation_map(_map_line(3, 0.4567)) == pytest.approx(0.4567)
+    assert parse_validation_map("[...] #progress_metric: host=algo-1, completed 10 % of epochs") is None
+    with pytest.raises(ValueError, match="validation mAP is not a number"):
+        parse_validation_map("validation mAP <score>=(high)")
+
+
+@pytest.fixture
+def logs():
+    with mock_aws():
+        client = boto3.client("logs", region_name="us-east-1")
+        client.create_log_group(logGroupName=TRAINING_JOB_LOG_GROUP)
+        yield client
+
+
+def _put(client, stream, messages):
+    client.create_log_stream(logGroupName=TRAINING_JOB_LOG_GROUP, logStreamName=stream)
+    events = [{"timestamp": 1_795_000_000_000 + i, "message": m} for i, m in enumerate(messages)]
+    client.put_log_events(logGroupName=TRAINING_JOB_LOG_GROUP, logStreamName=stream, logEvents=events)
+
+
+def test_curve_is_read_across_many_pages(logs):
+    maps = [round(0.01 * epoch, 2) for epoch in range(30)]
+    noise = [f"[11/26/2026] INFO batch {i}" for i in range(40)]
+    _put(
+        logs,
+        "birds-al-2/algo-1-1795000000",
+        [*noise, CONFIG_PY2, *[_map_line(e, v) for e, v in enumerate(maps)]],
+    )
+
+    pages = []
+    logs.meta.events.register("before-call.cloudwatch-logs.GetLogEvents", lambda **kwargs: pages.append(1))
+
+    curve = read_training_curve(logs, "birds-al-2", page_limit=7)
+
+    assert curve == TrainingCurve("birds-al-2", 1000, maps)
+    assert len(pages) == 12  # 71 events in 11 pages, then one that returns the same token
+
+
+def test_other_jobs_with_the_same_prefix_and_extra_hosts_are_not_mixed_in(logs):
+    _put(logs, "birds-al-2/algo-1-1795000000", [CONFIG_PY3, _map_line(0, 0.1), _map_line(1, 0.2)])
+    _put(logs, "birds-al-2/algo-2-1795000000", [CONFIG_PY3, _map_line(0, 0.15), _map_line(1, 0.25)])
+    _put(logs, "birds-al-20/algo-1-1795000000", [CONFIG_PY2, _map_line(0, 0.9)])
+
+    assert read_training_curve(logs, "birds-al-2", page_limit=2) == TrainingCurve(
+        "birds-al-2", 48, [0.1, 0.2]
+    )
+    assert read_training_curve(logs, "birds-al-20") == TrainingCurve("birds-al-20", 1000, [0.9])
+
+
+def test_a_job_without_logs_has_an_empty_curve(logs):
+    assert read_training_curve(logs, "never-ran") == TrainingCurve("never-ran", None, [])
+
+
+def _page(messages, token):
+    events = [{"timestamp": 1, "message": m, "ingestionTime": 2} for m in messages]
+    return {"events": events, "nextForwardToken": token, "nextBackwardToken": "b/0"}
+
+
+def test_paging_stops_when_the_service_returns_the_same_token():
+    client = boto3.client("logs", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    stream = "birds-al-3/algo-1-1795000000"
+    first = {"logGroupName": TRAINING_JOB_LOG_GROUP, "logStreamName": stream, "startFromHead": True}
+    with Stubber(client) as stubber:
+        stubber.add_response(
+            "describe_log_streams",
+            {"logStreams": [{"logStreamName": stream}]},
+            {"logGroupName": TRAINING_JOB_LOG_GROUP, "logStreamNamePrefix": "birds-al-3"},
+        )
+        stubber.add_response("get_log_events", _page([CONFIG_PY3, _map_line(0, 0.3)], "f/1"), first)
+        stubber.add_response(
+            "get_log_events", _page([_map_line(1, 0.4)], "f/2"), first | {"nextToken": "f/1"}
+        )
+        stubber.add_response("get_log_events", _page([], "f/2"), first | {"nextToken": "f/2"})
+
+        curve = read_training_curve(client, "birds-al-3")
+
+        stubber.assert_no_pending_responses()
+    assert curve == TrainingCurve("birds-al-3", 48, [0.3, 0.4])
+
+
+def test_a_stream_that_never_ends_hits_the_page_cap():
+    client = boto3.client("logs", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    with Stubber(client) as stubber:
+        for page in range(3):
+            stubber.add_response("get_log_events", _page([f"line {page}"], f"f/{page}"))
+        with pytest.raises(RuntimeError, match="did not end within 3 pages"):
+            list(log_messages(client, TRAINING_JOB_LOG_GROUP, "s", max_pages=3))
