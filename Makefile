@@ -39,9 +39,10 @@ unit: install
 dags-report: airflow-db
 	$(BIN)/airflow dags report
 
-bench: install
+bench: airflow-db
 	$(BIN)/python bench/bench_image_metrics.py
 	$(BIN)/python bench/bench_analysis.py
+	$(BIN)/python bench/bench_dag_parse.py
 
 clean:
 	rm -rf $(VENV) .airflow .pytest_cache .ruff_cache

@@ -365,11 +365,11 @@ with DAG(
             return deploy_step.invoke_endpoint(experiment, endpoint, context)
 
         @task
-        def delete_endpoint(endpoint_request: dict) -> None:
-            """Delete the endpoint and its config; a no-op for what does not exist."""
+        def delete_endpoint(endpoint_request: dict) -> dict:
+            """Delete the endpoint and its configs; a no-op for what does not exist."""
             from ground_truth_pipeline.steps import deploy_step
 
-            deploy_step.delete_endpoint(endpoint_request)
+            return deploy_step.delete_endpoint(endpoint_request)
 
         predictions = plot_batch_predictions(experiment, batch_transform.output)
         invoked = invoke_endpoint(experiment, create_endpoint.output)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Mapping
 from pathlib import PurePosixPath
 from typing import Any
@@ -25,6 +26,8 @@ from ground_truth_pipeline.steps.run_settings import RunSettings
 log = logging.getLogger(__name__)
 
 IMAGE_CONTENT_TYPE = "application/x-image"
+ENDPOINT_DELETE_POLL_S = 15.0
+ENDPOINT_DELETE_MAX_WAIT_S = 1800.0
 
 
 def model_request(
@@ -156,35 +159,45 @@ def invoke_endpoint(
     return {"endpoint": endpoint_name, "image": image_keys[0], "boxes_above_threshold": written.boxes_drawn}
 
 
-def delete_endpoint(endpoint_request: Mapping[str, Any], clients: AwsClients | None = None) -> None:
-    """Delete the endpoint, wait until it is gone, then delete its config; what is absent is skipped."""
-    from botocore.exceptions import ClientError
+def delete_endpoint(
+    endpoint_request: Mapping[str, Any],
+    clients: AwsClients | None = None,
+    poll_seconds: float = ENDPOINT_DELETE_POLL_S,
+    max_wait_seconds: float = ENDPOINT_DELETE_MAX_WAIT_S,
+) -> dict[str, Any]:
+    """Delete the run's endpoint and every endpoint config it made; what does not exist is skipped.
+
+    A retried endpoint task may have moved the endpoint to a config named ``<config>-2`` (see
+    ``resumable_operators``), so every config on that name path is deleted, once the endpoint is gone.
+    """
+    from ground_truth_pipeline.aws.resumable_operators import candidate_names, describe_or_none
 
     sagemaker = (clients or AwsClients()).sagemaker
     endpoint_name = endpoint_request["Endpoint"]["EndpointName"]
-    config_name = endpoint_request["EndpointConfig"]["EndpointConfigName"]
-    try:
-        sagemaker.delete_endpoint(EndpointName=endpoint_name)
-        sagemaker.get_waiter("endpoint_deleted").wait(
-            EndpointName=endpoint_name, WaiterConfig={"Delay": 15, "MaxAttempts": 120}
-        )
-        log.info("Deleted endpoint %s", endpoint_name)
-    except ClientError as err:
-        if not _is_missing(err):
-            raise
+
+    def describe_endpoint(name: str) -> dict:
+        return sagemaker.describe_endpoint(EndpointName=name)
+
+    def describe_config(name: str) -> dict:
+        return sagemaker.describe_endpoint_config(EndpointConfigName=name)
+
+    endpoint = describe_or_none(describe_endpoint, endpoint_name)
+    if endpoint is None:
         log.info("Endpoint %s does not exist: nothing to delete", endpoint_name)
-    try:
+    else:
+        if endpoint["EndpointStatus"] != "Deleting":
+            sagemaker.delete_endpoint(EndpointName=endpoint_name)
+        deadline = time.monotonic() + max_wait_seconds
+        while describe_or_none(describe_endpoint, endpoint_name) is not None:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"Endpoint {endpoint_name} still exists after {max_wait_seconds} s")
+            time.sleep(poll_seconds)
+        log.info("Deleted endpoint %s", endpoint_name)
+    deleted_configs = []
+    for config_name in candidate_names(endpoint_request["EndpointConfig"]["EndpointConfigName"]):
+        if describe_or_none(describe_config, config_name) is None:
+            break
         sagemaker.delete_endpoint_config(EndpointConfigName=config_name)
-        log.info("Deleted endpoint config %s", config_name)
-    except ClientError as err:
-        if not _is_missing(err):
-            raise
-        log.info("Endpoint config %s does not exist: nothing to delete", config_name)
-
-
-def _is_missing(err: Any) -> bool:
-    """SageMaker reports a missing endpoint or config as a ValidationException "Could not find ..."."""
-    error = err.response.get("Error", {})
-    return error.get("Code") in ("ValidationException", "ResourceNotFound") and "ould not find" in error.get(
-        "Message", ""
-    )
+        deleted_configs.append(config_name)
+    log.info("Deleted endpoint configs: %s", deleted_configs or "none existed")
+    return {"endpoint_deleted": endpoint is not None, "endpoint_configs_deleted": deleted_configs}
