@@ -54,7 +54,7 @@ class LabelingAnalysis:
                 "object_id": [img.object_id for img in self.dataset.images],
                 "image_id": [img.image_id for img in self.dataset.images],
                 "human_annotated": self.dataset.human_mask,
-                "failed": [img.failure_reason is not None for img in self.dataset.images],
+                "failed": self.dataset.failed_mask,
                 "consolidated_boxes": self.dataset.consolidated.counts(n),
                 "reference_boxes": self.dataset.reference.counts(n),
                 "miou": self.miou,
@@ -70,9 +70,7 @@ class LabelingAnalysis:
 
 def group_masks(dataset: LabelingDataset) -> dict[str, np.ndarray]:
     """Images labeled by humans and by the machine; failed images belong to neither."""
-    failed = np.array([img.failure_reason is not None for img in dataset.images], dtype=bool)
-    human = dataset.human_mask
-    return {"Human": human & ~failed, "Auto": ~human & ~failed}
+    return {"Human": dataset.labeled_by_humans, "Auto": dataset.labeled_by_machine}
 
 
 def analyse_labeling_job(
@@ -135,7 +133,7 @@ def _metrics_document(
     return {
         "labeling_job": job_name,
         "images": n_images,
-        "failed_images": sum(img.failure_reason is not None for img in dataset.images),
+        "failed_images": int(dataset.failed_mask.sum()),
         "human_labeled_images": int(masks["Human"].sum()),
         "auto_labeled_images": int(masks["Auto"].sum()),
         "workers": len(dataset.worker_ids),

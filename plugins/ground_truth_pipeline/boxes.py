@@ -174,4 +174,17 @@ class LabelingDataset:
 
     @property
     def human_mask(self) -> np.ndarray:
+        """Images the manifest marks human-annotated (failed objects included, as AWS marks them)."""
         return np.array([img.human_annotated for img in self.images], dtype=bool)
+
+    @property
+    def failed_mask(self) -> np.ndarray:
+        return np.array([img.failure_reason is not None for img in self.images], dtype=bool)
+
+    @property
+    def labeled_by_humans(self) -> np.ndarray:
+        return self.human_mask & ~self.failed_mask
+
+    @property
+    def labeled_by_machine(self) -> np.ndarray:
+        return ~self.human_mask & ~self.failed_mask

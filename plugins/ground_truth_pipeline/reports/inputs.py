@@ -63,8 +63,8 @@ class AnalysisInputs:
 
     @property
     def human_count(self) -> int:
-        return int(self.dataset.human_mask.sum())
+        return int(self.dataset.labeled_by_humans.sum())
 
     @property
     def auto_count(self) -> int:
-        return len(self.dataset.images) - self.human_count
+        return int(self.dataset.labeled_by_machine.sum())

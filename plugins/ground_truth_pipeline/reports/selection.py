@@ -21,10 +21,10 @@ class ImageGroup:
 
 
 def labeling_groups(dataset: LabelingDataset) -> tuple[ImageGroup, ImageGroup]:
-    human = dataset.human_mask
+    """Human- and machine-labeled images; images whose labeling failed are in neither group."""
     return (
-        ImageGroup("Human", np.flatnonzero(human)),
-        ImageGroup("Auto", np.flatnonzero(~human)),
+        ImageGroup("Human", np.flatnonzero(dataset.labeled_by_humans)),
+        ImageGroup("Auto", np.flatnonzero(dataset.labeled_by_machine)),
     )
 
 

@@ -154,7 +154,7 @@ def write_analysis_report(
         title=f"Labeling analysis: {class_name}",
         subtitle=(
             f"{len(dataset.images)} images: {inputs.human_count} labeled by humans, "
-            f"{inputs.auto_count} by automated labeling"
+            f"{inputs.auto_count} by automated labeling, {int(dataset.failed_mask.sum())} failed"
         ),
         sections=_html_sections(inputs, figures, failures, len(set(uris)), images_per_pdf_section),
     )

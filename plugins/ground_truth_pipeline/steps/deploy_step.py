@@ -193,10 +193,14 @@ def delete_endpoint(
                 raise TimeoutError(f"Endpoint {endpoint_name} still exists after {max_wait_seconds} s")
             time.sleep(poll_seconds)
         log.info("Deleted endpoint %s", endpoint_name)
-    deleted_configs = []
+    existing_configs = []
     for config_name in candidate_names(endpoint_request["EndpointConfig"]["EndpointConfigName"]):
         if describe_or_none(describe_config, config_name) is None:
             break
+        existing_configs.append(config_name)
+    # Last name first: a try that fails part-way leaves an unbroken <config>, <config>-2, ... for the retry.
+    deleted_configs = []
+    for config_name in reversed(existing_configs):
         sagemaker.delete_endpoint_config(EndpointConfigName=config_name)
         deleted_configs.append(config_name)
     log.info("Deleted endpoint configs: %s", deleted_configs or "none existed")
