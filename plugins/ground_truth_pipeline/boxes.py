@@ -103,27 +103,6 @@ class BoxTable:
         """Number of boxes of each image ``0 .. n_images - 1``."""
         return np.bincount(self.image, minlength=n_images)[:n_images]
 
-    def padded(self, n_images: int, by_score: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The boxes as dense per-image arrays for vectorised metrics.
-
-        Returns ``(xyxy (N, K, 4), score (N, K), valid (N, K))`` where K is the largest box count of any
-        image. Within an image, boxes keep their table order, or are sorted by decreasing score (stable) when
-        ``by_score`` is set. Padding slots have ``valid`` False, zero boxes and score ``-inf``.
-        """
-        order = np.lexsort((-self.score, self.image)) if by_score else np.argsort(self.image, kind="stable")
-        image = self.image[order]
-        counts = self.counts(n_images)
-        k = int(counts.max()) if n_images and len(image) else 0
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]]) if n_images else np.zeros(0, np.int64)
-        slot = np.arange(len(image)) - starts[image]
-        xyxy = np.zeros((n_images, k, 4))
-        score = np.full((n_images, k), -np.inf)
-        valid = np.zeros((n_images, k), bool)
-        xyxy[image, slot] = self.xyxy[order]
-        score[image, slot] = self.score[order]
-        valid[image, slot] = True
-        return xyxy, score, valid
-
 
 def ltwh_pixels_to_xyxy(
     ltwh: np.ndarray, width: np.ndarray | float, height: np.ndarray | float

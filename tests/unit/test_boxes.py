@@ -26,27 +26,6 @@ def test_build_fills_defaults_and_checks_shapes():
         )
 
 
-def test_padded_groups_boxes_by_image_and_sorts_by_score():
-    table = BoxTable.build(
-        image=[2, 0, 2, 2],
-        xyxy=[[0, 0, 0.5, 0.5], [0.1, 0.1, 0.2, 0.2], [0, 0, 1, 1], [0.2, 0.2, 0.3, 0.3]],
-        score=[0.1, 0.9, 0.8, 0.5],
-    )
-    xyxy, score, valid = table.padded(4, by_score=True)
-    assert xyxy.shape == (4, 3, 4)
-    assert valid.sum(axis=1).tolist() == [1, 0, 3, 0]
-    assert score[2].tolist() == [0.8, 0.5, 0.1]
-    assert xyxy[2, 0].tolist() == [0, 0, 1, 1]
-    assert np.isneginf(score[1]).all()
-    _, unsorted_score, _ = table.padded(4)
-    assert unsorted_score[2].tolist() == [0.1, 0.8, 0.5]
-
-
-def test_padded_of_an_empty_table():
-    xyxy, score, valid = BoxTable.empty().padded(3)
-    assert xyxy.shape == (3, 0, 4) and score.shape == (3, 0) and not valid.any()
-
-
 def test_concat_select_and_counts():
     a = BoxTable.build(image=[0], xyxy=[[0, 0, 1, 1]])
     b = BoxTable.build(image=[2, 2], xyxy=[[0, 0, 0.5, 0.5]] * 2, worker=[0, 1])

@@ -53,6 +53,12 @@ def oracle_matched_and_denominator(
     return matched_sum, len(consolidated) + len(unmatched)
 
 
+def random_xyxy(rng: np.random.Generator, n: int, sizes: tuple[float, float] = (0.05, 0.4)) -> np.ndarray:
+    """``n`` boxes of random position and a random width and height within ``sizes``, inside the image."""
+    corner = rng.uniform(0, 1 - sizes[1], (n, 2))
+    return np.concatenate([corner, corner + rng.uniform(*sizes, (n, 2))], axis=1)
+
+
 def random_dataset(rng: np.random.Generator, n_images: int) -> tuple[BoxTable, BoxTable]:
     """Reference boxes, and consolidated boxes that jitter, drop and add to them; scores have ties."""
     n_reference = rng.integers(0, 7, n_images)
@@ -276,3 +282,83 @@ def test_miou_by_confidence_threshold_of_a_subgroup_uses_only_its_images() -> No
 def test_miou_by_confidence_threshold_rejects_images_outside_the_dataset() -> None:
     with pytest.raises(ValueError, match=r"image_indices holds image 5, outside 0\.\.2"):
         miou_by_confidence_threshold(BoxTable.empty(), BoxTable.empty(), 3, np.array([0, 5]))
+
+
+def test_pairwise_iou_of_two_zero_area_boxes_is_zero() -> None:
+    point = [0.5, 0.5, 0.5, 0.5]
+    flat = [0.2, 0.5, 0.8, 0.5]
+
+    iou = pairwise_iou(np.array([[point, flat]]), np.array([[point, flat, strip(0.0, 1.0)]]))
+
+    np.testing.assert_array_equal(iou, np.zeros((1, 2, 3)))
+
+
+def test_tied_scores_are_taken_in_table_order_even_when_images_interleave() -> None:
+    whole, half = strip(0.0, 0.5), strip(0.0, 0.25)
+    reference = table([0, 1], [strip(0.0, 0.5), strip(0.0, 1.0)])
+
+    whole_first = image_miou(table([0, 1, 0], [whole, whole, half], [0.5, 0.9, 0.5]), reference, n_images=2)
+    half_first = image_miou(table([0, 1, 0], [half, whole, whole], [0.5, 0.9, 0.5]), reference, n_images=2)
+
+    # Image 0: the first of the two tied boxes takes the one reference box, the other matches nothing.
+    np.testing.assert_allclose(whole_first, [1.0 / 2, 0.5])
+    np.testing.assert_allclose(half_first, [0.5 / 2, 0.5])
+
+
+def test_tied_ious_take_the_earlier_reference_box() -> None:
+    # The middle box overlaps both reference boxes by exactly 1/3; the narrow box overlaps only the left one.
+    middle, narrow = strip(0.25, 0.75), strip(0.0, 0.4)
+    left, right = strip(0.0, 0.5), strip(0.5, 1.0)
+    consolidated = table([0, 0], [middle, narrow], [0.9, 0.1])
+
+    left_first = image_miou(consolidated, table([0, 0], [left, right]), n_images=1)
+    right_first = image_miou(consolidated, table([0, 0], [right, left]), n_images=1)
+
+    # Left first: the middle box takes it and the narrow box is left without a match.
+    np.testing.assert_allclose(left_first, [(1 / 3) / 3])
+    np.testing.assert_allclose(right_first, [(1 / 3 + 0.8) / 2])
+
+
+def test_images_alone_in_their_bucket_and_images_with_an_empty_side() -> None:
+    # Every image has its own pair of box counts, so every bucket holds a single image.
+    rng = np.random.default_rng(5)
+    n_consolidated = np.array([0, 0, 3, 1, 4, 2, 5])
+    n_reference = np.array([0, 2, 0, 3, 1, 5, 2])
+    consolidated_image = np.repeat(np.arange(7), n_consolidated)
+    reference_image = np.repeat(np.arange(7), n_reference)
+    consolidated = BoxTable.build(
+        image=consolidated_image,
+        xyxy=random_xyxy(rng, len(consolidated_image), sizes=(0.4, 0.7)),
+        score=rng.random(len(consolidated_image)),
+    )
+    reference = BoxTable.build(image=reference_image, xyxy=random_xyxy(rng, len(reference_image), (0.4, 0.7)))
+    matched, denominator = oracle_per_image(consolidated, reference, 7)
+
+    miou = image_miou(consolidated, reference, 7)
+
+    np.testing.assert_allclose(miou, matched / denominator, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(miou[:3], [1.0, 0.0, 0.0])
+    assert np.all((miou[3:] > 0) & (miou[3:] < 1))
+
+
+@pytest.mark.parametrize("iou_entries_per_chunk", [50, 1 << 17])
+def test_an_image_with_two_hundred_boxes_a_side_equals_the_loop(
+    monkeypatch: pytest.MonkeyPatch, iou_entries_per_chunk: int
+) -> None:
+    monkeypatch.setattr(metrics, "_IOU_ENTRIES_PER_CHUNK", iou_entries_per_chunk)
+    rng = np.random.default_rng(13)
+    small_consolidated, small_reference = random_dataset(rng, 30)
+    many_reference = BoxTable.build(image=np.full(200, 30), xyxy=random_xyxy(rng, 200))
+    many_consolidated = BoxTable.build(
+        image=np.full(200, 30),
+        xyxy=np.clip(many_reference.xyxy[::-1] + rng.normal(0, 0.02, (200, 4)), 0, 1),
+        score=np.round(rng.random(200), 1),
+    )
+    consolidated = BoxTable.concat([many_consolidated, small_consolidated])
+    reference = BoxTable.concat([small_reference, many_reference])
+    matched, denominator = oracle_per_image(consolidated, reference, 31)
+
+    miou = image_miou(consolidated, reference, 31)
+
+    np.testing.assert_allclose(miou, matched / denominator, rtol=0, atol=1e-12)
+    assert 0.5 < miou[30] < 1.0
