@@ -1,9 +1,9 @@
-"""Failure alerts: an ``on_failure_callback`` that publishes the failed task to an SNS topic.
+"""Failure alerts: an Airflow notifier, used as ``on_failure_callback``, that publishes to an SNS topic.
 
 The topic comes from the run's params (``alert_topic_arn``), else from the Airflow Variable
-``ground_truth_alert_topic_arn``; with neither, no alert is sent. The message goes through the provider's
-SnsHook rather than SnsNotifier, because the notifier renders its message as a Jinja template and an
-exception's text may contain braces.
+``ground_truth_alert_topic_arn``; with neither, no alert is sent. The notifier publishes through the
+provider's SnsHook rather than subclassing its SnsNotifier, because that one renders the message as a Jinja
+template and an exception's text may contain braces; this one has no template fields.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow.providers.amazon.aws.hooks.sns import SnsHook
+from airflow.sdk import BaseNotifier
 
 log = logging.getLogger(__name__)
 
@@ -27,18 +28,25 @@ ERROR_TEXT_MAX_LENGTH = 10_000
 UNKNOWN = "unknown"
 
 
-def notify_task_failure(context: Mapping[str, Any]) -> None:
+class TaskFailureSnsNotifier(BaseNotifier):
     """
-    Publish a failed task's DAG id, run id, task id, try number, exception and log URL to SNS.
+    Publishes a failed task's DAG id, run id, task id, try number, exception and log URL to SNS.
 
     Use as ``on_failure_callback`` of a DAG's tasks (``default_args``) or of the DAG itself, where Airflow
     passes the last failed task and a ``reason`` instead of the exception. Never raises: a failing alert
     is logged, not turned into a second error.
     """
-    try:
-        _publish_failure_alert(context)
-    except Exception:
-        log.exception("Could not send the failure alert for run %s", context.get("run_id"))
+
+    template_fields = ()
+
+    def notify(self, context: Mapping[str, Any]) -> None:
+        try:
+            _publish_failure_alert(context)
+        except Exception:
+            log.exception("Could not send the failure alert for run %s", context.get("run_id"))
+
+
+notify_task_failure = TaskFailureSnsNotifier()
 
 
 def _publish_failure_alert(context: Mapping[str, Any]) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
+from airflow.sdk import DAG
 
 from ground_truth_pipeline.alerts import notify_task_failure
 
@@ -130,7 +131,7 @@ def test_an_alert_that_cannot_be_sent_is_logged_not_raised(inbox, caplog):
 
 def test_a_dag_level_callback_without_a_task_instance_still_alerts(inbox):
     context = {
-        "dag": SimpleNamespace(dag_id=DAG_ID),
+        "dag": DAG(dag_id=DAG_ID, schedule=None),
         "run_id": RUN_ID,
         "reason": "task_failure",
         "params": {"alert_topic_arn": inbox.topic_arn},

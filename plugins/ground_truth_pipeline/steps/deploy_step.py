@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 IMAGE_CONTENT_TYPE = "application/x-image"
 ENDPOINT_DELETE_POLL_S = 15.0
 ENDPOINT_DELETE_MAX_WAIT_S = 1800.0
+ENDPOINT_SETTLING_STATUSES = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack"})
 
 
 def model_request(
@@ -90,6 +91,11 @@ def plot_batch_predictions(
     for image_key in store.list_keys(layout.test_images_prefix):
         relative = image_key[len(layout.test_images_prefix) :]
         output_key = f"{output_prefix.rstrip('/')}/{relative}.out"
+        if not output_store.exists(output_key):
+            raise ValueError(
+                f"The batch transform wrote no output for s3://{run.bucket}/{image_key}: "
+                f"s3://{output_bucket}/{output_key} is missing"
+            )
         predictions = json.loads(output_store.read_bytes(output_key))["prediction"]
         name = PurePosixPath(relative).stem
         written = write_prediction_report(
@@ -181,17 +187,26 @@ def delete_endpoint(
     def describe_config(name: str) -> dict:
         return sagemaker.describe_endpoint_config(EndpointConfigName=name)
 
+    deadline = time.monotonic() + max_wait_seconds
+
+    def wait(still_waiting: str) -> None:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"Endpoint {endpoint_name} {still_waiting} after {max_wait_seconds} s")
+        time.sleep(poll_seconds)
+
     endpoint = describe_or_none(describe_endpoint, endpoint_name)
+    # An endpoint still being created or updated is let settle first: SageMaker may refuse its deletion.
+    while endpoint is not None and endpoint["EndpointStatus"] in ENDPOINT_SETTLING_STATUSES:
+        log.info("Endpoint %s is %s; waiting before deleting it", endpoint_name, endpoint["EndpointStatus"])
+        wait(f"is still {endpoint['EndpointStatus']}")
+        endpoint = describe_or_none(describe_endpoint, endpoint_name)
     if endpoint is None:
         log.info("Endpoint %s does not exist: nothing to delete", endpoint_name)
     else:
         if endpoint["EndpointStatus"] != "Deleting":
             sagemaker.delete_endpoint(EndpointName=endpoint_name)
-        deadline = time.monotonic() + max_wait_seconds
         while describe_or_none(describe_endpoint, endpoint_name) is not None:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"Endpoint {endpoint_name} still exists after {max_wait_seconds} s")
-            time.sleep(poll_seconds)
+            wait("still exists")
         log.info("Deleted endpoint %s", endpoint_name)
     existing_configs = []
     for config_name in candidate_names(endpoint_request["EndpointConfig"]["EndpointConfigName"]):

@@ -1,0 +1,329 @@
+"""The label and train steps on moto: the labeling job request, the manifest split and the training job."""
+
+import json
+from types import SimpleNamespace
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from ground_truth_pipeline.aws_clients import AwsClients
+from ground_truth_pipeline.experiment import ExperimentRun
+from ground_truth_pipeline.object_store import S3ObjectStore
+from ground_truth_pipeline.steps import label_step, train_step
+from tests.conftest import REGION
+from tests.labeling_job_tree import write_labeling_job_tree
+
+pytestmark = pytest.mark.integration
+
+BUCKET = "experiments"
+ROLE = "arn:aws:iam::123456789012:role/GroundTruthExecution"
+PRIVATE_TEAM = "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/birders"
+# The accounts of AWS's built-in resources in us-east-1 (include/ground_truth_arns.json).
+US_EAST_1_PRE_LAMBDA = "arn:aws:lambda:us-east-1:432418664414:function:PRE-BoundingBox"
+US_EAST_1_ACS_LAMBDA = "arn:aws:lambda:us-east-1:432418664414:function:ACS-BoundingBox"
+US_EAST_1_PUBLIC_CROWD = "arn:aws:sagemaker:us-east-1:394669845002:workteam/public-crowd/default"
+US_EAST_1_AUTO_LABELING = (
+    "arn:aws:sagemaker:us-east-1:027400017018:labeling-job-algorithm-specification/object-detection"
+)
+US_EAST_1_OBJECT_DETECTION_IMAGE = "811284229777.dkr.ecr.us-east-1.amazonaws.com/object-detection:1"
+HYPERPARAMETERS = {
+    "base_network": "resnet-50",
+    "use_pretrained_model": 1,
+    "mini_batch_size": 1,
+    "epochs": 30,
+    "learning_rate": 0.001,
+    "lr_scheduler_factor": 0.1,
+    "optimizer": "sgd",
+    "momentum": 0.9,
+    "weight_decay": 0.0005,
+    "overlap_threshold": 0.5,
+    "nms_threshold": 0.45,
+    "image_shape": 300,
+    "label_width": 350,
+}
+N_IMAGES = 21  # one of them fails labeling: 20 labeled lines, 16 for training and 4 for validation
+
+
+def context(**params):
+    defaults = {
+        "role_arn": ROLE,
+        "workteam_arn": "",
+        "task_price_usd": 0.036,
+        "workers_per_image": 5,
+        "max_concurrent_tasks": 200,
+        "task_time_limit_s": 300,
+        "auto_labeling": False,
+        "training_hyperparameters": HYPERPARAMETERS,
+        "training_instance_type": "ml.p3.2xlarge",
+        "split_seed": 0,
+    }
+    return {
+        "params": defaults | params,
+        "dag": SimpleNamespace(dag_id="ground_truth_object_detection"),
+        "run_id": "manual__1",
+    }
+
+
+@pytest.fixture
+def run():
+    return ExperimentRun("ground_truth_object_detection", "manual__1", BUCKET, "demo", "Bird", "/m/015p6")
+
+
+def labeling_request(run, **params):
+    return label_step.labeling_job_request(run.as_dict(), context(**params), clients=AwsClients(conn_id=None))
+
+
+# Label.
+
+
+def test_labeling_job_request_is_one_boto3_accepts(mocked_aws, run):
+    request = labeling_request(run)
+    client = boto3.client("sagemaker", region_name=REGION)
+    arn = f"arn:aws:sagemaker:{REGION}:123456789012:labeling-job/{request['LabelingJobName']}"
+    with Stubber(client) as stubber:
+        # The stubbed client still validates the parameters against botocore's service model.
+        stubber.add_response("create_labeling_job", {"LabelingJobArn": arn}, expected_params=request)
+        assert client.create_labeling_job(**request)["LabelingJobArn"] == arn
+        stubber.assert_no_pending_responses()
+
+
+def test_labeling_job_request_points_at_the_experiment(mocked_aws, run):
+    request = labeling_request(run, workers_per_image=3, task_time_limit_s=600, max_concurrent_tasks=50)
+    root = f"s3://{BUCKET}/{run.layout.root_key}"
+    assert request["LabelingJobName"] == run.resource_name("label")
+    assert request["LabelingJobName"].endswith("-label") and len(request["LabelingJobName"]) <= 63
+    assert request["LabelAttributeName"] == "category"
+    assert request["InputConfig"]["DataSource"]["S3DataSource"]["ManifestS3Uri"] == f"{root}/input.manifest"
+    assert request["LabelCategoryConfigS3Uri"] == f"{root}/class_labels.json"
+    assert request["OutputConfig"]["S3OutputPath"] == f"{root}/labeling/"
+    assert request["RoleArn"] == ROLE
+    task = request["HumanTaskConfig"]
+    assert task["UiConfig"]["UiTemplateS3Uri"] == f"{root}/instructions.template"
+    assert task["PreHumanTaskLambdaArn"] == US_EAST_1_PRE_LAMBDA
+    assert task["AnnotationConsolidationConfig"]["AnnotationConsolidationLambdaArn"] == US_EAST_1_ACS_LAMBDA
+    assert task["NumberOfHumanWorkersPerDataObject"] == 3
+    assert task["TaskTimeLimitInSeconds"] == 600
+    assert task["MaxConcurrentTaskCount"] == 50
+    assert "Bird" in task["TaskTitle"]
+
+
+def test_labeling_job_request_is_deterministic_per_run(mocked_aws, run):
+    other_run = ExperimentRun(
+        "ground_truth_object_detection", "manual__2", BUCKET, "demo", "Bird", "/m/015p6"
+    )
+    first, again = labeling_request(run), labeling_request(run)
+    assert first == again
+    assert labeling_request(other_run)["LabelingJobName"] != first["LabelingJobName"]
+
+
+def test_labeling_job_request_uses_the_lambdas_of_the_clients_region(mocked_aws, monkeypatch, run):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    task = labeling_request(run)["HumanTaskConfig"]
+    assert task["PreHumanTaskLambdaArn"] == "arn:aws:lambda:eu-west-1:568282634449:function:PRE-BoundingBox"
+    assert task["AnnotationConsolidationConfig"]["AnnotationConsolidationLambdaArn"] == (
+        "arn:aws:lambda:eu-west-1:568282634449:function:ACS-BoundingBox"
+    )
+    assert task["WorkteamArn"] == "arn:aws:sagemaker:eu-west-1:394669845002:workteam/public-crowd/default"
+
+
+@pytest.mark.parametrize("workteam_arn", ["", "   "])
+def test_an_empty_workteam_means_the_paid_public_crowd(mocked_aws, run, workteam_arn):
+    task = labeling_request(run, workteam_arn=workteam_arn, task_price_usd=0.048)["HumanTaskConfig"]
+    assert task["WorkteamArn"] == US_EAST_1_PUBLIC_CROWD
+    assert task["PublicWorkforceTaskPrice"] == {
+        "AmountInUsd": {"Dollars": 0, "Cents": 4, "TenthFractionsOfACent": 8}
+    }
+
+
+def test_a_private_workteam_gets_no_price(mocked_aws, run):
+    task = labeling_request(run, workteam_arn=PRIVATE_TEAM)["HumanTaskConfig"]
+    assert task["WorkteamArn"] == PRIVATE_TEAM
+    assert "PublicWorkforceTaskPrice" not in task
+
+
+def test_a_public_crowd_price_aws_does_not_offer_is_refused(mocked_aws, run):
+    with pytest.raises(ValueError, match=r"0\.05 USD is not one AWS allows"):
+        labeling_request(run, task_price_usd=0.05)
+
+
+def test_auto_labeling_adds_the_built_in_algorithm(mocked_aws, run):
+    assert "LabelingJobAlgorithmsConfig" not in labeling_request(run, auto_labeling=False)
+    request = labeling_request(run, auto_labeling=True)
+    assert request["LabelingJobAlgorithmsConfig"] == {
+        "LabelingJobAlgorithmSpecificationArn": US_EAST_1_AUTO_LABELING
+    }
+
+
+def test_the_role_falls_back_to_the_airflow_variable(mocked_aws, monkeypatch, run):
+    variable_role = "arn:aws:iam::123456789012:role/FromVariable"
+    monkeypatch.setenv("AIRFLOW_VAR_GROUND_TRUTH_ROLE_ARN", variable_role)
+    assert labeling_request(run, role_arn="")["RoleArn"] == variable_role
+    assert labeling_request(run, role_arn=ROLE)["RoleArn"] == ROLE
+
+
+def test_a_missing_role_names_the_param_and_the_variable(mocked_aws, monkeypatch, run):
+    monkeypatch.delenv("AIRFLOW_VAR_GROUND_TRUTH_ROLE_ARN", raising=False)
+    with pytest.raises(ValueError, match="No SageMaker execution role") as error:
+        labeling_request(run, role_arn="")
+    assert "'role_arn'" in str(error.value)
+    assert "'ground_truth_role_arn'" in str(error.value)
+
+
+# Train.
+
+
+@pytest.fixture
+def labeled(s3_client, run):
+    """The labeling job's output tree (two classes, one failed image) and the label categories."""
+    s3_client.create_bucket(Bucket=BUCKET)
+    layout = run.layout
+    store = S3ObjectStore(s3_client, BUCKET)
+    job_name = run.resource_name("label")
+    tree = write_labeling_job_tree(
+        store,
+        layout.labeling_job_key(job_name) + "/",
+        n_images=N_IMAGES,
+        workers=2,
+        include_failed=True,
+        class_names=("Bird", "Eagle"),
+        source_prefix=layout.uri("images") + "/",
+        seed=5,
+    )
+    categories = {"labels": [{"label": "Bird"}, {"label": "Eagle"}]}
+    store.write_bytes(layout.label_categories_key, json.dumps(categories).encode())
+    return {"LabelingJobName": job_name}, tree
+
+
+def split(run, labeling_job, **params):
+    return train_step.split_output_manifest(
+        run.as_dict(), labeling_job, context(**params), clients=AwsClients(conn_id=None)
+    )
+
+
+def read_text(s3_client, key):
+    return s3_client.get_object(Bucket=BUCKET, Key=key)["Body"].read().decode()
+
+
+def source_refs(text):
+    return [json.loads(line)["source-ref"] for line in text.splitlines() if line.strip()]
+
+
+def test_split_writes_80_20_of_the_labeled_lines(labeled, s3_client, run):
+    labeling_job, tree = labeled
+    layout = run.layout
+    result = split(run, labeling_job)
+
+    root = f"s3://{BUCKET}/{layout.root_key}"
+    assert result["train_manifest_uri"] == f"{root}/training/train.manifest"
+    assert result["validation_manifest_uri"] == f"{root}/training/validation.manifest"
+    train_text = read_text(s3_client, layout.train_manifest_key)
+    validation_text = read_text(s3_client, layout.validation_manifest_key)
+    train, validation = source_refs(train_text), source_refs(validation_text)
+    assert (len(train), len(validation)) == (16, 4)
+    assert result["num_training_samples"] == 16 == len([line for line in train_text.split("\n") if line])
+    assert result["num_validation_samples"] == 4
+    assert train_text.endswith("}\n") and validation_text.endswith("}\n")
+    assert result["excluded_failed"] == 1
+    assert result["num_classes"] == 2
+    assert result["attribute_names"] == ["source-ref", "category"]
+
+    failed = {tree.source_refs[i] for i in tree.failed_object_ids}
+    labeled_refs = set(tree.source_refs) - failed
+    assert not set(train) & set(validation)
+    assert set(train) | set(validation) == labeled_refs
+    output_lines = read_text(s3_client, layout.output_manifest_key(labeling_job["LabelingJobName"]))
+    assert set(train_text.splitlines()) <= set(output_lines.splitlines())
+
+
+def test_split_ignores_blank_lines_of_the_output_manifest(labeled, s3_client, run):
+    labeling_job, _ = labeled
+    key = run.layout.output_manifest_key(labeling_job["LabelingJobName"])
+    lines = read_text(s3_client, key).splitlines()
+    padded = "\n".join([*lines[:3], "", "  ", *lines[3:]]) + "\r\n\n\n"
+    s3_client.put_object(Bucket=BUCKET, Key=key, Body=padded.encode())
+
+    result = split(run, labeling_job)
+    train_text = read_text(s3_client, run.layout.train_manifest_key)
+    assert result["excluded_failed"] == 1
+    assert (result["num_training_samples"], result["num_validation_samples"]) == (16, 4)
+    assert train_text.count("\n") == 16 and "\r" not in train_text
+
+
+def test_split_is_seeded(labeled, s3_client, run):
+    labeling_job, _ = labeled
+
+    def train_set(seed):
+        split(run, labeling_job, split_seed=seed)
+        return read_text(s3_client, run.layout.train_manifest_key)
+
+    first = train_set(7)
+    assert train_set(7) == first
+    assert set(source_refs(train_set(8))) != set(source_refs(first))
+
+
+def test_training_job_request_trains_on_the_split_in_pipe_mode(labeled, run):
+    labeling_job, _ = labeled
+    params = {
+        "training_hyperparameters": HYPERPARAMETERS | {"epochs": 5},
+        "training_instance_type": "ml.g4dn.xlarge",
+    }
+    result = split(run, labeling_job)
+    request = train_step.training_job_request(
+        run.as_dict(), result, context(**params), clients=AwsClients(conn_id=None)
+    )
+
+    assert request["TrainingJobName"] == run.resource_name("train")
+    assert request["RoleArn"] == ROLE
+    assert request["AlgorithmSpecification"] == {
+        "TrainingImage": US_EAST_1_OBJECT_DETECTION_IMAGE,
+        "TrainingInputMode": "Pipe",
+    }
+    channels = {channel["ChannelName"]: channel for channel in request["InputDataConfig"]}
+    assert set(channels) == {"train", "validation"}
+    for name, uri in (
+        ("train", result["train_manifest_uri"]),
+        ("validation", result["validation_manifest_uri"]),
+    ):
+        source = channels[name]["DataSource"]["S3DataSource"]
+        assert source["S3DataType"] == "AugmentedManifestFile"
+        assert source["S3Uri"] == uri
+        assert source["AttributeNames"] == ["source-ref", "category"]
+        assert channels[name]["RecordWrapperType"] == "RecordIO"
+        assert channels[name]["ContentType"] == "application/x-recordio"
+    hyperparameters = request["HyperParameters"]
+    assert hyperparameters["num_training_samples"] == "16"
+    assert hyperparameters["num_classes"] == "2"
+    assert hyperparameters["epochs"] == "5"
+    assert hyperparameters["mini_batch_size"] == "1"
+    assert hyperparameters["optimizer"] == "sgd"
+    assert all(isinstance(value, str) for value in hyperparameters.values())
+    assert (
+        request["OutputDataConfig"]["S3OutputPath"] == f"s3://{BUCKET}/{run.layout.root_key}/training/output/"
+    )
+    assert request["ResourceConfig"]["InstanceType"] == "ml.g4dn.xlarge"
+
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    sagemaker.create_training_job(**request)
+    described = sagemaker.describe_training_job(TrainingJobName=request["TrainingJobName"])
+    assert described["HyperParameters"] == hyperparameters
+    assert described["InputDataConfig"] == request["InputDataConfig"]
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"optimizer": "nope"}, "hyperparameter optimizer='nope' is invalid"),
+        ({"epochs": 0}, "hyperparameter epochs='0' is invalid"),
+        ({"num_classes": 3}, "num_classes='3' contradicts num_classes=2"),
+        ({"epoch": 3}, "unknown object-detection hyperparameters epoch"),
+    ],
+)
+def test_a_bad_hyperparameter_is_a_clear_error(labeled, run, override, message):
+    labeling_job, _ = labeled
+    result = split(run, labeling_job)
+    params = {"training_hyperparameters": HYPERPARAMETERS | override}
+    with pytest.raises(ValueError, match=message):
+        train_step.training_job_request(
+            run.as_dict(), result, context(**params), clients=AwsClients(conn_id=None)
+        )
