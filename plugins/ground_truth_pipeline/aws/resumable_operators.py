@@ -82,6 +82,30 @@ def describe_or_none(describe: Callable[[str], dict], name: str) -> dict | None:
         raise
 
 
+def defer_until_job_ends(
+    operator: ResumableTrainingOperator | ResumableTransformOperator, name: str, job_type: str
+) -> None:
+    """Hand the wait for an existing job to the triggerer, as the stock operators do for a new one."""
+    operator.defer(
+        timeout=(
+            datetime.timedelta(seconds=operator.max_ingestion_time)
+            if operator.max_ingestion_time
+            else operator.execution_timeout
+        ),
+        trigger=SageMakerTrigger(
+            job_name=name,
+            job_type=job_type,
+            waiter_delay=operator.check_interval,
+            waiter_max_attempts=operator.max_attempts,
+            aws_conn_id=operator.aws_conn_id,
+            region_name=operator.region_name,
+            verify=operator.verify,
+            botocore_config=operator.botocore_config,
+        ),
+        method_name="execute_complete",
+    )
+
+
 def find_job_to_resume(
     operator: SageMakerBaseOperator, base_name: str, describe: Callable[[str], dict], status_key: str
 ) -> tuple[str, dict | None]:
@@ -169,24 +193,7 @@ class ResumableTrainingOperator(SageMakerTrainingOperator):
 
     def _wait_for_job(self, name: str) -> None:
         if self.deferrable:
-            self.defer(
-                timeout=(
-                    datetime.timedelta(seconds=self.max_ingestion_time)
-                    if self.max_ingestion_time
-                    else self.execution_timeout
-                ),
-                trigger=SageMakerTrigger(
-                    job_name=name,
-                    job_type="Training",
-                    waiter_delay=self.check_interval,
-                    waiter_max_attempts=self.max_attempts,
-                    aws_conn_id=self.aws_conn_id,
-                    region_name=self.region_name,
-                    verify=self.verify,
-                    botocore_config=self.botocore_config,
-                ),
-                method_name="execute_complete",
-            )
+            defer_until_job_ends(self, name, "Training")
         if self.print_log:
             self.hook.check_training_status_with_log(
                 name,
@@ -246,24 +253,7 @@ class ResumableTransformOperator(SageMakerTransformOperator):
 
     def _wait_for_job(self, name: str) -> None:
         if self.deferrable:
-            self.defer(
-                timeout=(
-                    datetime.timedelta(seconds=self.max_ingestion_time)
-                    if self.max_ingestion_time
-                    else self.execution_timeout
-                ),
-                trigger=SageMakerTrigger(
-                    job_name=name,
-                    job_type="Transform",
-                    waiter_delay=self.check_interval,
-                    waiter_max_attempts=self.max_attempts,
-                    aws_conn_id=self.aws_conn_id,
-                    region_name=self.region_name,
-                    verify=self.verify,
-                    botocore_config=self.botocore_config,
-                ),
-                method_name="execute_complete",
-            )
+            defer_until_job_ends(self, name, "Transform")
         description = self.hook.check_status(
             name,
             "TransformJobStatus",

@@ -9,12 +9,11 @@ from typing import Any
 
 from ground_truth_pipeline.analysis import analyse_labeling_job
 from ground_truth_pipeline.aws_clients import AwsClients
-from ground_truth_pipeline.experiment import ExperimentRun
 from ground_truth_pipeline.labeling_output import LabelPrices, list_auto_labeling_training_jobs
-from ground_truth_pipeline.object_store import S3ObjectStore, split_s3_uri
+from ground_truth_pipeline.object_store import split_s3_uri
 from ground_truth_pipeline.open_images import read_reference_boxes
 from ground_truth_pipeline.steps.label_step import LABEL_ATTRIBUTE_NAME
-from ground_truth_pipeline.steps.run_settings import RunSettings
+from ground_truth_pipeline.steps.run_settings import ExperimentStep
 from ground_truth_pipeline.training_curves import read_training_curve
 
 log = logging.getLogger(__name__)
@@ -33,12 +32,8 @@ def analyse_labels(
     """Analyse the job against the reference boxes and write metrics, tables, plots, PDFs and HTML."""
     from ground_truth_pipeline.reports import write_analysis_report
 
-    settings = RunSettings.from_context(context, clients)
-    params = settings.params
-    run = ExperimentRun.from_dict(experiment)
-    layout = run.layout
-    s3 = settings.clients.s3
-    store = S3ObjectStore(s3, run.bucket)
+    step = ExperimentStep.from_context(experiment, context, clients)
+    params, run, layout, store = step.params, step.run, step.layout, step.store
     job_name = labeling_job["LabelingJobName"]
     job_prefix = layout.labeling_job_key(job_name)
 
@@ -61,7 +56,7 @@ def analyse_labels(
         prices,
     )
     curves = [
-        read_training_curve(settings.clients.logs, job.job_name)
+        read_training_curve(step.clients.logs, job.job_name)
         for job in list_auto_labeling_training_jobs(store, job_prefix)
     ]
     metrics = dict(analysis.metrics)
@@ -78,7 +73,7 @@ def analyse_labels(
 
     def fetch(uri: str) -> bytes:
         bucket, key = split_s3_uri(uri)
-        return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        return step.clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
 
     report = write_analysis_report(
         store,

@@ -10,18 +10,11 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from ground_truth_pipeline.aws_clients import AwsClients
-from ground_truth_pipeline.experiment import ExperimentRun
 from ground_truth_pipeline.object_store import S3ObjectStore, split_s3_uri
-from ground_truth_pipeline.sagemaker_requests import (
-    endpoint_operator_config,
-)
-from ground_truth_pipeline.sagemaker_requests import (
-    model_request as build_model_request,
-)
-from ground_truth_pipeline.sagemaker_requests import (
-    transform_job_request as build_transform_job_request,
-)
-from ground_truth_pipeline.steps.run_settings import RunSettings
+from ground_truth_pipeline.sagemaker_requests import endpoint_operator_config
+from ground_truth_pipeline.sagemaker_requests import model_request as build_model_request
+from ground_truth_pipeline.sagemaker_requests import transform_job_request as build_transform_job_request
+from ground_truth_pipeline.steps.run_settings import ExperimentStep
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +31,14 @@ def model_request(
     clients: AwsClients | None = None,
 ) -> dict[str, Any]:
     """CreateModel for the trained artifact, served by the algorithm's own image."""
-    settings = RunSettings.from_context(context, clients)
-    run = ExperimentRun.from_dict(experiment)
+    step = ExperimentStep.from_context(experiment, context, clients)
     job = training["Training"]
-    request = build_model_request(
-        model_name=run.resource_name("model"),
+    return build_model_request(
+        model_name=step.run.resource_name("model"),
         image_uri=job["AlgorithmSpecification"]["TrainingImage"],
         model_data_url=job["ModelArtifacts"]["S3ModelArtifacts"],
-        role_arn=settings.role_arn(),
+        role_arn=step.settings.role_arn(),
     )
-    return request
 
 
 def transform_job_request(
@@ -57,18 +48,16 @@ def transform_job_request(
     clients: AwsClients | None = None,
 ) -> dict[str, Any]:
     """CreateTransformJob over the held-out images of the experiment."""
-    settings = RunSettings.from_context(context, clients)
-    run = ExperimentRun.from_dict(experiment)
-    layout = run.layout
-    request = build_transform_job_request(
-        job_name=run.resource_name("transform"),
+    step = ExperimentStep.from_context(experiment, context, clients)
+    layout = step.layout
+    return build_transform_job_request(
+        job_name=step.run.resource_name("transform"),
         model_name=model["Model"]["ModelName"],
         input_prefix_uri=layout.uri_of_key(layout.test_images_prefix),
         output_uri=layout.transform_output_uri,
-        instance_type=settings.params["transform_instance_type"],
+        instance_type=step.params["transform_instance_type"],
         content_type=IMAGE_CONTENT_TYPE,
     )
-    return request
 
 
 def plot_batch_predictions(
@@ -80,13 +69,11 @@ def plot_batch_predictions(
     """Draw each held-out image with the batch transform's predictions above the threshold."""
     from ground_truth_pipeline.reports import write_prediction_report
 
-    settings = RunSettings.from_context(context, clients)
-    run = ExperimentRun.from_dict(experiment)
-    layout = run.layout
-    store = S3ObjectStore(settings.clients.s3, run.bucket)
-    threshold = float(settings.params["prediction_threshold"])
+    step = ExperimentStep.from_context(experiment, context, clients)
+    run, layout, store = step.run, step.layout, step.store
+    threshold = float(step.params["prediction_threshold"])
     output_bucket, output_prefix = split_s3_uri(transform["Transform"]["TransformOutput"]["S3OutputPath"])
-    output_store = S3ObjectStore(settings.clients.s3, output_bucket)
+    output_store = S3ObjectStore(step.clients.s3, output_bucket)
     drawn = {}
     for image_key in store.list_keys(layout.test_images_prefix):
         relative = image_key[len(layout.test_images_prefix) :]
@@ -118,15 +105,13 @@ def endpoint_request(
     clients: AwsClients | None = None,
 ) -> dict[str, Any]:
     """The endpoint config and endpoint for the provider's endpoint operator."""
-    settings = RunSettings.from_context(context, clients)
-    run = ExperimentRun.from_dict(experiment)
-    config = endpoint_operator_config(
-        config_name=run.resource_name("epc"),
-        endpoint_name=run.resource_name("endpoint"),
+    step = ExperimentStep.from_context(experiment, context, clients)
+    return endpoint_operator_config(
+        config_name=step.run.resource_name("epc"),
+        endpoint_name=step.run.resource_name("endpoint"),
         model_name=model["Model"]["ModelName"],
-        instance_type=settings.params["endpoint_instance_type"],
+        instance_type=step.params["endpoint_instance_type"],
     )
-    return config
 
 
 def invoke_endpoint(
@@ -138,22 +123,20 @@ def invoke_endpoint(
     """Send the first held-out image to the endpoint, keep the response and draw its predictions."""
     from ground_truth_pipeline.reports import write_prediction_report
 
-    settings = RunSettings.from_context(context, clients)
-    run = ExperimentRun.from_dict(experiment)
-    layout = run.layout
-    store = S3ObjectStore(settings.clients.s3, run.bucket)
+    step = ExperimentStep.from_context(experiment, context, clients)
+    run, layout, store = step.run, step.layout, step.store
     image_keys = list(store.list_keys(layout.test_images_prefix))
     if not image_keys:
         raise ValueError(f"No held-out image under s3://{run.bucket}/{layout.test_images_prefix} to send")
     image = store.read_bytes(image_keys[0])
     endpoint_name = endpoint["Endpoint"]["EndpointName"]
-    response = settings.clients.sagemaker_runtime.invoke_endpoint(
+    response = step.clients.sagemaker_runtime.invoke_endpoint(
         EndpointName=endpoint_name, ContentType=IMAGE_CONTENT_TYPE, Body=image
     )
     body = response["Body"].read()
     predictions = json.loads(body)["prediction"]
     store.write_bytes(layout.prediction_key("realtime-response.json"), body, content_type="application/json")
-    threshold = float(settings.params["prediction_threshold"])
+    threshold = float(step.params["prediction_threshold"])
     written = write_prediction_report(
         store,
         layout.prediction_key("realtime"),

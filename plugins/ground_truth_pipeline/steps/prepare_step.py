@@ -29,7 +29,7 @@ from ground_truth_pipeline.open_images import (
     select_images as select_open_images,
 )
 from ground_truth_pipeline.sources import open_text, read_json
-from ground_truth_pipeline.steps.run_settings import RunSettings
+from ground_truth_pipeline.steps.run_settings import ExperimentStep, RunSettings
 
 log = logging.getLogger(__name__)
 
@@ -125,21 +125,19 @@ def check_bucket(s3: Any, bucket: str, region: str) -> None:
         )
 
 
-def _selection_summary(run: ExperimentRun, s3: Any) -> dict[str, Any]:
-    return json.loads(S3ObjectStore(s3, run.bucket).read_bytes(run.layout.selection_summary_key))
+def _selection_summary(step: ExperimentStep) -> dict[str, Any]:
+    return json.loads(step.store.read_bytes(step.layout.selection_summary_key))
 
 
 def copy_images(
     experiment: dict[str, str], context: Mapping[str, Any], clients: AwsClients | None = None
 ) -> dict:
     """Copy the labeled and held-out images from Open Images into the experiment (server-side copies)."""
-    settings = RunSettings.from_context(context, clients)
-    run = ExperimentRun.from_dict(experiment)
-    s3 = settings.clients.s3
-    summary = _selection_summary(run, s3)
-    source_bucket, source_prefix = split_s3_uri(settings.params["open_images_images"])
+    step = ExperimentStep.from_context(experiment, context, clients)
+    run, layout, s3 = step.run, step.layout, step.clients.s3
+    summary = _selection_summary(step)
+    source_bucket, source_prefix = split_s3_uri(step.params["open_images_images"])
     source_prefix = source_prefix.rstrip("/") + "/" if source_prefix else ""
-    layout = run.layout
     copies = [(image_id, layout.image_key(image_id)) for image_id in summary["labeled_image_ids"]]
     copies += [(image_id, layout.test_image_key(image_id)) for image_id in summary["held_out_image_ids"]]
 
@@ -169,11 +167,9 @@ def write_labeling_inputs(
     from ground_truth_pipeline.instructions import examples_figure, instructions_template
     from ground_truth_pipeline.sagemaker_requests import label_categories
 
-    settings = RunSettings.from_context(context, clients)
-    run = ExperimentRun.from_dict(experiment)
-    layout = run.layout
-    store = S3ObjectStore(settings.clients.s3, run.bucket)
-    summary = _selection_summary(run, settings.clients.s3)
+    step = ExperimentStep.from_context(experiment, context, clients)
+    run, layout, store = step.run, step.layout, step.store
+    summary = _selection_summary(step)
     image_ids = summary["labeled_image_ids"]
 
     store.write_bytes(

@@ -1,12 +1,15 @@
-"""The few things every step reads from an Airflow task context: params, DAG id, run id, connection."""
+"""What every step reads from its task context (params, DAG id, run id, connection), and its experiment."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from ground_truth_pipeline.aws_clients import AwsClients
+from ground_truth_pipeline.experiment import ExperimentLayout, ExperimentRun
+from ground_truth_pipeline.object_store import S3ObjectStore
 
 AWS_CONN_ID = "aws_default"
 ROLE_ARN_VARIABLE = "ground_truth_role_arn"
@@ -43,3 +46,34 @@ class RunSettings:
                 f"{ROLE_ARN_VARIABLE!r} to an IAM role ARN (got {role!r})"
             )
         return role
+
+
+@dataclass(frozen=True)
+class ExperimentStep:
+    """A task of an experiment under way: its run settings and the experiment the first task created."""
+
+    settings: RunSettings
+    run: ExperimentRun
+
+    @classmethod
+    def from_context(
+        cls, experiment: Mapping[str, str], context: Mapping[str, Any], clients: AwsClients | None = None
+    ) -> ExperimentStep:
+        return cls(RunSettings.from_context(context, clients), ExperimentRun.from_dict(dict(experiment)))
+
+    @property
+    def params(self) -> Mapping[str, Any]:
+        return self.settings.params
+
+    @property
+    def clients(self) -> AwsClients:
+        return self.settings.clients
+
+    @property
+    def layout(self) -> ExperimentLayout:
+        return self.run.layout
+
+    @cached_property
+    def store(self) -> S3ObjectStore:
+        """The experiment's bucket."""
+        return S3ObjectStore(self.clients.s3, self.run.bucket)

@@ -8,12 +8,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from ground_truth_pipeline.aws_clients import AwsClients
-from ground_truth_pipeline.experiment import ExperimentRun
 from ground_truth_pipeline.manifests import count_samples, manifest_bytes, split_manifest
-from ground_truth_pipeline.object_store import S3ObjectStore
 from ground_truth_pipeline.sagemaker_requests import training_job_request as build_training_job_request
 from ground_truth_pipeline.steps.label_step import LABEL_ATTRIBUTE_NAME
-from ground_truth_pipeline.steps.run_settings import RunSettings
+from ground_truth_pipeline.steps.run_settings import ExperimentStep
 
 log = logging.getLogger(__name__)
 
@@ -25,15 +23,13 @@ def split_output_manifest(
     clients: AwsClients | None = None,
 ) -> dict[str, Any]:
     """Write the train and validation manifests; returns their URIs and sample counts."""
-    settings = RunSettings.from_context(context, clients)
-    run = ExperimentRun.from_dict(experiment)
-    layout = run.layout
-    store = S3ObjectStore(settings.clients.s3, run.bucket)
+    step = ExperimentStep.from_context(experiment, context, clients)
+    layout, store = step.layout, step.store
     job_name = labeling_job["LabelingJobName"]
     manifest_key = layout.output_manifest_key(job_name)
     with store.open_text(manifest_key) as stream:
         lines = stream.read().splitlines()
-    split = split_manifest(lines, LABEL_ATTRIBUTE_NAME, seed=int(settings.params["split_seed"]))
+    split = split_manifest(lines, LABEL_ATTRIBUTE_NAME, seed=int(step.params["split_seed"]))
     if split.excluded_failed:
         log.warning("%d images failed labeling and are left out of training", split.excluded_failed)
     train_data = manifest_bytes(split.train_lines)
@@ -59,20 +55,18 @@ def training_job_request(
     clients: AwsClients | None = None,
 ) -> dict[str, Any]:
     """The validated CreateTrainingJob request of the built-in object-detection algorithm."""
-    settings = RunSettings.from_context(context, clients)
-    params = settings.params
-    run = ExperimentRun.from_dict(experiment)
-    request = build_training_job_request(
-        job_name=run.resource_name("train"),
-        role_arn=settings.role_arn(),
-        region=settings.clients.region,
+    step = ExperimentStep.from_context(experiment, context, clients)
+    params = step.params
+    return build_training_job_request(
+        job_name=step.run.resource_name("train"),
+        role_arn=step.settings.role_arn(),
+        region=step.clients.region,
         train_manifest_uri=split["train_manifest_uri"],
         validation_manifest_uri=split["validation_manifest_uri"],
         attribute_names=list(split["attribute_names"]),
-        output_uri=run.layout.training_output_uri,
+        output_uri=step.layout.training_output_uri,
         num_training_samples=int(split["num_training_samples"]),
         num_classes=int(split["num_classes"]),
         hyperparameters=dict(params["training_hyperparameters"]),
         instance_type=params["training_instance_type"],
     )
-    return request
