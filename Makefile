@@ -13,10 +13,10 @@ export PYTHONPATH := $(CURDIR)/plugins
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
+$(VENV)/.installed: requirements.txt requirements-local-aws.txt requirements-dev.txt constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements.txt -r requirements-dev.txt -c constraints.txt
+	$(BIN)/pip install --quiet -r requirements.txt -r requirements-local-aws.txt -r requirements-dev.txt -c constraints.txt
 	touch $@
 
 lint: install
