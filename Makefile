@@ -7,9 +7,9 @@ export AIRFLOW_HOME := $(CURDIR)/.airflow
 export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
-export PYTHONPATH := $(CURDIR)/plugins
+export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 
-.PHONY: install lint format test unit bench airflow-db dags-report clean
+.PHONY: install lint format test unit bench airflow-db dags-report clean local-aws-up local-aws-down local-aws-status seed
 
 install: $(VENV)/.installed
 
@@ -43,6 +43,18 @@ bench: airflow-db
 	$(BIN)/python bench/bench_image_metrics.py
 	$(BIN)/python bench/bench_analysis.py
 	$(BIN)/python bench/bench_dag_parse.py
+
+local-aws-up: install
+	$(BIN)/python -m local_aws up
+
+local-aws-down: install
+	$(BIN)/python -m local_aws down
+
+local-aws-status: install
+	$(BIN)/python -m local_aws status
+
+seed: local-aws-up
+	$(BIN)/python -m local_aws seed
 
 clean:
 	rm -rf $(VENV) .airflow .pytest_cache .ruff_cache
