@@ -3,6 +3,8 @@
 The synthetic Open Images generator records every image it writes here, keyed by the SHA-256 of its bytes.
 The simulated crowd looks images up the same way, so a copy of a seeded image anywhere in S3 (the pipeline
 copies them into each experiment) is recognised, and an image that was never seeded has no reference.
+Boxes carry MIDs; the class names table tells which label category names each MID answers to (its own
+display name and its ancestors'), so a crowd asked to box "Bird" boxes a sparrow.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +54,7 @@ class ReferenceIndex:
                 "CREATE TABLE IF NOT EXISTS images (sha256 TEXT PRIMARY KEY, image_id TEXT NOT NULL,"
                 " width INTEGER NOT NULL, height INTEGER NOT NULL, boxes TEXT NOT NULL)"
             )
+            db.execute("CREATE TABLE IF NOT EXISTS class_names (mid TEXT PRIMARY KEY, names TEXT NOT NULL)")
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=30)
@@ -95,6 +98,21 @@ class ReferenceIndex:
                 for label, xmin, xmax, ymin, ymax, group, occluded, truncated in json.loads(boxes)
             ),
         )
+
+    def add_class_names(self, names: Mapping[str, Iterable[str]]) -> int:
+        """Record, per MID, the display names a box of that class answers to: the class's own name and those
+        of its ancestors in the class hierarchy (a sparrow is a Sparrow and a Bird). A MID recorded again
+        replaces its entry."""
+        rows = [(mid, json.dumps(list(dict.fromkeys(class_names)))) for mid, class_names in names.items()]
+        with self._connect() as db:
+            db.executemany("INSERT OR REPLACE INTO class_names VALUES (?, ?)", rows)
+        return len(rows)
+
+    def class_names(self) -> dict[str, tuple[str, ...]]:
+        """Every recorded MID and the display names it answers to."""
+        with self._connect() as db:
+            rows = db.execute("SELECT mid, names FROM class_names").fetchall()
+        return {mid: tuple(json.loads(names)) for mid, names in rows}
 
     def __len__(self) -> int:
         with self._connect() as db:

@@ -1,0 +1,156 @@
+"""What a CreateLabelingJob request must be for the local stack to run it, beyond botocore's model.
+
+The stack runs bounding-box jobs for the public crowd (simulated), with the built-in PRE-BoundingBox and
+ACS-BoundingBox Lambdas, reading and writing S3. Automated data labeling and private workteams come in
+later versions of the stack; requests for them are rejected with a message that says so.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from local_aws.config import LocalAwsConfig
+from local_aws.groundtruth.s3_objects import split_s3_uri
+
+PUBLIC_WORKTEAM_ACCOUNT = "394669845002"
+DEFAULT_MAX_CONCURRENT_TASKS = 1000
+# The accounts of the built-in Ground Truth Lambdas, per region (botocore's SageMaker service model).
+BUILT_IN_LAMBDA_ACCOUNTS = {
+    "us-east-1": "432418664414",
+    "us-east-2": "266458841044",
+    "us-west-2": "081040173940",
+    "ca-central-1": "918755190332",
+    "eu-west-1": "568282634449",
+    "eu-west-2": "487402164563",
+    "eu-central-1": "203001061592",
+    "ap-northeast-1": "477331159723",
+    "ap-northeast-2": "845288260483",
+    "ap-south-1": "565803892007",
+    "ap-southeast-1": "377565633583",
+    "ap-southeast-2": "454466003867",
+}
+_LAMBDA_ARN = re.compile(
+    r"arn:aws:lambda:(?P<region>[a-z0-9-]+):(?P<account>[0-9]{12}):function:(?P<name>[\w-]+)"
+)
+
+
+def public_workteam_arn(region: str) -> str:
+    return f"arn:aws:sagemaker:{region}:{PUBLIC_WORKTEAM_ACCOUNT}:workteam/public-crowd/default"
+
+
+def built_in_lambda_arn(region: str, function: str) -> str:
+    account = BUILT_IN_LAMBDA_ACCOUNTS.get(region, "<account>")
+    return f"arn:aws:lambda:{region}:{account}:function:{function}"
+
+
+@dataclass(frozen=True)
+class LabelingJobSpec:
+    """The parts of a checked request that the job runs on."""
+
+    label_attribute: str
+    manifest_uri: str
+    label_categories_uri: str
+    template_uri: str
+    output_path: str
+    workers_per_object: int
+    task_time_limit_s: int
+    max_concurrent_tasks: int
+
+
+def _field(request: dict[str, Any], path: str) -> Any:
+    value: Any = request
+    for name in path.split("."):
+        value = value.get(name) if isinstance(value, dict) else None
+    return value
+
+
+def _require(request: dict[str, Any], path: str, why: str = "") -> Any:
+    value = _field(request, path)
+    if value is None:
+        raise ValueError(f"{path} is required{why}")
+    return value
+
+
+def _check_lambda(arn: Any, field: str, function: str, region: str) -> None:
+    """A built-in Lambda ARN of any region whose Ground Truth account is known."""
+    expected = built_in_lambda_arn(region, function)
+    match = _LAMBDA_ARN.fullmatch(arn) if isinstance(arn, str) else None
+    built_in = (
+        match is not None
+        and match["name"] == function
+        and BUILT_IN_LAMBDA_ACCOUNTS.get(match["region"]) == match["account"]
+    )
+    if not built_in:
+        raise ValueError(
+            f"{field} {arn!r} is not a built-in {function} Lambda (in {region}: {expected}): the local stack "
+            "runs only bounding-box jobs, with the built-in PRE-BoundingBox and ACS-BoundingBox behaviour"
+        )
+
+
+def _s3_uri(request: dict[str, Any], path: str, why: str = "", *, key_required: bool = True) -> str:
+    uri = _require(request, path, why)
+    try:
+        split_s3_uri(uri, key_required=key_required)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+    return uri
+
+
+def labeling_job_spec(request: dict[str, Any], config: LocalAwsConfig) -> LabelingJobSpec:
+    """Check ``request`` and return what the job needs of it; ValueError names what the stack cannot serve."""
+    if request.get("LabelingJobAlgorithmsConfig") is not None:
+        raise ValueError(
+            "LabelingJobAlgorithmsConfig: automated data labeling is not available in this version of the "
+            "local stack (it comes in a later version); leave LabelingJobAlgorithmsConfig out to have the "
+            "simulated public crowd label every object"
+        )
+    if _field(request, "InputConfig.DataSource.S3DataSource") is None:
+        raise ValueError(
+            "InputConfig.DataSource.S3DataSource.ManifestS3Uri is required: the local stack reads input "
+            "manifests from S3 (streaming jobs with an SnsDataSource are not supported)"
+        )
+    region = config.region
+    workteam = _require(request, "HumanTaskConfig.WorkteamArn")
+    if workteam != public_workteam_arn(region):
+        raise ValueError(
+            f"HumanTaskConfig.WorkteamArn: unknown workteam {workteam!r}; the local stack has only the "
+            f"public workforce of {region}, {public_workteam_arn(region)} (a simulated crowd); private teams "
+            "come in a later version of the stack"
+        )
+    _check_lambda(
+        _field(request, "HumanTaskConfig.PreHumanTaskLambdaArn"),
+        "HumanTaskConfig.PreHumanTaskLambdaArn",
+        "PRE-BoundingBox",
+        region,
+    )
+    _check_lambda(
+        _field(request, "HumanTaskConfig.AnnotationConsolidationConfig.AnnotationConsolidationLambdaArn"),
+        "HumanTaskConfig.AnnotationConsolidationConfig.AnnotationConsolidationLambdaArn",
+        "ACS-BoundingBox",
+        region,
+    )
+    return LabelingJobSpec(
+        label_attribute=_require(request, "LabelAttributeName"),
+        manifest_uri=_s3_uri(request, "InputConfig.DataSource.S3DataSource.ManifestS3Uri"),
+        label_categories_uri=_s3_uri(
+            request, "LabelCategoryConfigS3Uri", " for a bounding-box job: it lists the labels workers draw"
+        ),
+        template_uri=_s3_uri(
+            request,
+            "HumanTaskConfig.UiConfig.UiTemplateS3Uri",
+            " (the local stack renders a Liquid worker UI template; HumanTaskUiArn is not supported)",
+        ),
+        output_path=_s3_uri(request, "OutputConfig.S3OutputPath", key_required=False),
+        workers_per_object=int(_require(request, "HumanTaskConfig.NumberOfHumanWorkersPerDataObject")),
+        task_time_limit_s=int(_require(request, "HumanTaskConfig.TaskTimeLimitInSeconds")),
+        max_concurrent_tasks=int(
+            _field(request, "HumanTaskConfig.MaxConcurrentTaskCount") or DEFAULT_MAX_CONCURRENT_TASKS
+        ),
+    )
+
+
+def check_labeling_job_request(request: dict[str, Any], config: LocalAwsConfig) -> None:
+    """Raise ValueError, with a message naming the field, for a request the local stack cannot serve."""
+    labeling_job_spec(request, config)
