@@ -43,6 +43,7 @@ bench: airflow-db
 	$(BIN)/python bench/bench_image_metrics.py
 	$(BIN)/python bench/bench_analysis.py
 	$(BIN)/python bench/bench_dag_parse.py
+	$(BIN)/python bench/bench_seed.py
 
 local-aws-up: install
 	$(BIN)/python -m local_aws up

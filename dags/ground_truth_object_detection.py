@@ -254,7 +254,7 @@ with DAG(
         )
         wait_for_labeling_job = SageMakerLabelingJobSensor(
             task_id="wait_for_labeling_job",
-            job_name=start_labeling_job.output["LabelingJobName"],
+            job_name="{{ ti.xcom_pull(task_ids='label.start_labeling_job')['LabelingJobName'] }}",
             aws_conn_id=AWS_CONN_ID,
             botocore_config=BOTOCORE_CONFIG,
             deferrable=True,
