@@ -1,0 +1,99 @@
+"""The environment that points AWS clients at the local stack: what ``python -m local_aws env`` prints.
+
+boto3, botocore and the AWS CLI read a service's endpoint from ``AWS_ENDPOINT_URL_<SERVICE ID>`` (the
+service id of botocore's model, upper case, spaces as underscores: ``CloudWatch Logs`` →
+``AWS_ENDPOINT_URL_CLOUDWATCH_LOGS``), so an unmodified program reaches S3 on SeaweedFS, SageMaker and Logs
+on the local SageMaker service, and SNS/SQS/IAM/STS on moto, with the stack's dummy keys and region.
+Airflow's Amazon provider reads the connection ``AIRFLOW_CONN_AWS_DEFAULT``: login/password are the keys,
+``extra.endpoint_url`` the default endpoint (the local SageMaker service) and
+``extra.service_config.<service>.endpoint_url`` the endpoints of the other services.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from local_aws.config import LocalAwsConfig
+
+# boto3 service name → the variable botocore reads its endpoint from.
+ENDPOINT_VARIABLES = {
+    "s3": "AWS_ENDPOINT_URL_S3",
+    "sagemaker": "AWS_ENDPOINT_URL_SAGEMAKER",
+    "sagemaker-runtime": "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME",
+    "logs": "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS",
+    "sns": "AWS_ENDPOINT_URL_SNS",
+    "sqs": "AWS_ENDPOINT_URL_SQS",
+    "iam": "AWS_ENDPOINT_URL_IAM",
+    "sts": "AWS_ENDPOINT_URL_STS",
+}
+# Services the Airflow connection sends somewhere else than its default endpoint (the SageMaker service).
+_CONNECTION_SERVICES = ("s3", "sns", "sqs", "iam", "sts")
+AIRFLOW_CONNECTION_VARIABLE = "AIRFLOW_CONN_AWS_DEFAULT"
+# The folder holding the ``local_aws`` package: on the services' PYTHONPATH, whatever their working directory.
+PACKAGE_PARENT = Path(__file__).resolve().parents[1]
+
+
+def client_variables(config: LocalAwsConfig) -> dict[str, str]:
+    """Credentials, region and per-service endpoints for boto3 and the AWS CLI."""
+    variables = {
+        "AWS_ACCESS_KEY_ID": config.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": config.secret_access_key,
+        "AWS_DEFAULT_REGION": config.region,
+        "AWS_REGION": config.region,
+    }
+    variables.update({name: config.endpoint_for(service) for service, name in ENDPOINT_VARIABLES.items()})
+    return variables
+
+
+def airflow_connection(config: LocalAwsConfig) -> dict[str, Any]:
+    """The ``aws_default`` connection of the Amazon provider, in Airflow's JSON connection format."""
+    return {
+        "conn_type": "aws",
+        "login": config.access_key_id,
+        "password": config.secret_access_key,
+        "extra": {
+            "region_name": config.region,
+            "endpoint_url": config.sagemaker_endpoint,
+            "service_config": {
+                service: {"endpoint_url": config.endpoint_for(service)} for service in _CONNECTION_SERVICES
+            },
+        },
+    }
+
+
+def stack_variables(config: LocalAwsConfig) -> dict[str, str]:
+    """Everything ``env`` prints: the client variables and the Airflow connection."""
+    return {
+        **client_variables(config),
+        AIRFLOW_CONNECTION_VARIABLE: json.dumps(airflow_connection(config), separators=(",", ":")),
+    }
+
+
+def config_variables(config: LocalAwsConfig) -> dict[str, str]:
+    """The ``LOCAL_AWS_*`` variables that make another process build the same ``LocalAwsConfig``."""
+    return {
+        "LOCAL_AWS_DATA_DIR": str(config.data_dir),
+        "LOCAL_AWS_S3_PORT": str(config.s3_port),
+        "LOCAL_AWS_SEAWEED_MASTER_PORT": str(config.seaweed_master_port),
+        "LOCAL_AWS_SEAWEED_VOLUME_PORT": str(config.seaweed_volume_port),
+        "LOCAL_AWS_SEAWEED_FILER_PORT": str(config.seaweed_filer_port),
+        "LOCAL_AWS_SAGEMAKER_PORT": str(config.sagemaker_port),
+        "LOCAL_AWS_MOTO_PORT": str(config.moto_port),
+        "LOCAL_AWS_REGION": config.region,
+    }
+
+
+def service_variables(config: LocalAwsConfig) -> dict[str, str]:
+    """What the stack's processes get on top of the caller's environment: the same config, this package."""
+    python_path = os.pathsep.join(filter(None, [str(PACKAGE_PARENT), os.environ.get("PYTHONPATH", "")]))
+    return {**config_variables(config), "PYTHONPATH": python_path}
+
+
+def export_lines(variables: Mapping[str, str]) -> str:
+    """POSIX shell ``export`` lines, each value quoted, for ``eval "$(python -m local_aws env)"``."""
+    return "".join(f"export {name}={shlex.quote(value)}\n" for name, value in variables.items())
