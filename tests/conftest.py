@@ -10,6 +10,9 @@ os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "dags"))
 os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(ROOT / "plugins"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
 import boto3  # noqa: E402
 import pytest  # noqa: E402
 from moto import mock_aws  # noqa: E402
@@ -39,3 +42,10 @@ def mocked_aws(aws_credentials):
 @pytest.fixture
 def s3_client(mocked_aws):
     return boto3.client("s3", region_name=REGION)
+
+
+@pytest.fixture(scope="session")
+def airflow_db():
+    """Airflow's metadata database (SQLite in AIRFLOW_HOME), migrated once per session, for ``dag.test()``."""
+    migrate = [sys.executable, "-m", "airflow", "db", "migrate"]
+    subprocess.run(migrate, check=True, capture_output=True, cwd=ROOT)

@@ -5,8 +5,6 @@ it; ``test_the_mirror_is_wired_like_the_deploy_group`` fails when the two drift 
 """
 
 import json
-import subprocess
-import sys
 from datetime import datetime
 
 import boto3
@@ -25,13 +23,6 @@ ROLE = "arn:aws:iam::123456789012:role/GroundTruthExecution"
 RUN = ExperimentRun("ground_truth_object_detection", "manual__1", "experiments", "demo", "Bird", "/m/015p6")
 MODEL = {"Model": {"ModelName": RUN.resource_name("model")}}
 ENDPOINT_TASKS = ("build_endpoint_request", "create_endpoint", "invoke_endpoint", "delete_endpoint")
-
-
-@pytest.fixture(scope="module")
-def airflow_db():
-    subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, cwd=ROOT
-    )
 
 
 @pytest.fixture

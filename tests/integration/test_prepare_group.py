@@ -1,8 +1,6 @@
 """``dag.test()`` of the prepare group against moto's S3: real tasks, real Airflow, offline AWS."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 
@@ -13,13 +11,6 @@ pytestmark = pytest.mark.integration
 
 SOURCE_BUCKET = "open-images-dataset"
 BUCKET = "experiments"
-
-
-@pytest.fixture(scope="module")
-def airflow_db():
-    subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, cwd=ROOT
-    )
 
 
 @pytest.fixture

@@ -8,8 +8,6 @@ for by the deferrable sensor.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import boto3
 import pytest
@@ -22,11 +20,6 @@ pytestmark = pytest.mark.integration
 
 BUCKET = "dag-experiments"
 ROLE_ARN = "arn:aws:iam::123456789012:role/LocalGroundTruth"
-
-
-@pytest.fixture(scope="module")
-def airflow_db():
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, cwd=ROOT)
 
 
 @pytest.fixture
