@@ -44,6 +44,7 @@ bench: airflow-db
 	$(BIN)/python bench/bench_analysis.py
 	$(BIN)/python bench/bench_dag_parse.py
 	$(BIN)/python bench/bench_seed.py
+	$(BIN)/python bench/bench_label_quality.py
 
 local-aws-up: install
 	$(BIN)/python -m local_aws up
