@@ -9,7 +9,7 @@ export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 
-.PHONY: install lint format test unit bench airflow-db dags-report clean local-aws-up local-aws-down local-aws-status seed
+.PHONY: install lint format test unit bench airflow-db dags-report clean demo local-aws-up local-aws-down local-aws-status seed
 
 install: $(VENV)/.installed
 
@@ -45,6 +45,11 @@ bench: airflow-db
 	$(BIN)/python bench/bench_dag_parse.py
 	$(BIN)/python bench/bench_seed.py
 	$(BIN)/python bench/bench_label_quality.py
+
+demo: airflow-db
+	$(BIN)/python -m local_aws up
+	$(BIN)/python -m local_aws seed
+	$(BIN)/python scripts/demo.py
 
 local-aws-up: install
 	$(BIN)/python -m local_aws up
