@@ -115,8 +115,35 @@ def command(config: LocalAwsConfig, binary: Path) -> tuple[str, ...]:
     return (str(binary), "server", *(f"-{name}={value}" for name, value in options.items()))
 
 
+def volumes_loaded(config: LocalAwsConfig) -> bool:
+    """Whether the master knows a volume server holding every volume file on disk.
+
+    After a restart the S3 gateway lists buckets before the volume server has registered its volumes; reads
+    of existing objects then fail ("volume N not found") for a few seconds, so readiness waits for them.
+    """
+    import json
+    import urllib.request
+
+    on_disk = len(list(config.seaweedfs_dir.glob("*.dat")))
+    url = f"http://{config.host}:{config.seaweed_master_port}/dir/status"
+    try:
+        with urllib.request.urlopen(url, timeout=3) as response:
+            topology = json.load(response)["Topology"]
+    except (OSError, ValueError, KeyError):
+        return False
+    nodes = [
+        node
+        for center in topology.get("DataCenters") or []
+        for rack in center.get("Racks") or []
+        for node in rack.get("DataNodes") or []
+    ]
+    return bool(nodes) and sum(node.get("Volumes", 0) for node in nodes) >= on_disk
+
+
 def s3_answers(config: LocalAwsConfig) -> bool:
-    """Whether the S3 gateway answers a ListBuckets signed with the stack's credentials."""
+    """Whether the S3 gateway answers a signed ListBuckets and every stored volume can be read."""
+    if not volumes_loaded(config):
+        return False
     import boto3
     import botocore.config
     import botocore.exceptions

@@ -60,6 +60,10 @@ class LabelingJob:
         return cls(**values)
 
 
+def _progress(counters: Mapping[str, int]) -> int:
+    return counters["TotalLabeled"] + counters["FailedNonRetryableError"]
+
+
 def counters_from(values: Mapping[str, Any]) -> dict[str, int]:
     """LabelCounters with every counter present; ValueError for unknown names or negative counts."""
     unknown = set(values) - set(COUNTER_NAMES)
@@ -195,15 +199,31 @@ class LabelingJobStore:
             )
 
     def report(self, name: str, attempt: int, status: str, counters: Mapping[str, Any]) -> None:
-        """Progress from the engine: its status (Initializing or InProgress) and counters."""
+        """Progress from the engine: its status (Initializing or InProgress) and counters.
+
+        AWS's counters never go back. An attempt that resumes a job interrupted by a restart starts over,
+        so its counters are shown only once its progress (objects labeled or failed) overtakes what the
+        interrupted attempt had reported.
+        """
         if status not in RUNNABLE_STATUSES:
             raise ValueError(f"a running job reports Initializing or InProgress, not {status!r}")
+        reported = counters_from(counters)
         with self.db.transaction() as db:
+            row = db.execute(
+                "SELECT counters FROM labeling_jobs"
+                f" WHERE name_key = ? AND attempt = ? AND status IN {_ACTIVE_SQL}",
+                (name.lower(), attempt),
+            ).fetchone()
+            if row is None:
+                return
+            shown = json.loads(row[0])
+            if _progress(reported) < _progress(shown):
+                reported = shown
             db.execute(
                 "UPDATE labeling_jobs SET counters = ?, last_modified_time = ?,"
                 " status = CASE WHEN status = 'Stopping' THEN status ELSE ? END"
                 f" WHERE name_key = ? AND attempt = ? AND status IN {_ACTIVE_SQL}",
-                (json.dumps(counters_from(counters)), _now(), status, name.lower(), attempt),
+                (json.dumps(reported), _now(), status, name.lower(), attempt),
             )
 
     def should_stop(self, name: str, attempt: int) -> bool:

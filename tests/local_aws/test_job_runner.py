@@ -295,6 +295,25 @@ def test_a_superseded_attempt_can_neither_report_nor_finish(config, store):
         store.report("fenced", new, "InProgress", {"Bogus": 1})
 
 
+def test_a_resumed_attempt_never_shows_counters_going_back(config, store):
+    store.create(labeling_request("resumed"), config)
+    interrupted = store.claim("resumed", max_attempts=3)
+    store.report(
+        "resumed", interrupted, "InProgress", {"TotalLabeled": 20, "HumanLabeled": 20, "Unlabeled": 80}
+    )
+    resumed = store.claim("resumed", max_attempts=3)
+    store.report("resumed", resumed, "InProgress", {"TotalLabeled": 10, "HumanLabeled": 10, "Unlabeled": 90})
+    assert store.get("resumed").counters["TotalLabeled"] == 20
+    store.report("resumed", resumed, "InProgress", {"TotalLabeled": 30, "HumanLabeled": 30, "Unlabeled": 70})
+    assert store.get("resumed").counters == {
+        "TotalLabeled": 30,
+        "HumanLabeled": 30,
+        "MachineLabeled": 0,
+        "FailedNonRetryableError": 0,
+        "Unlabeled": 70,
+    }
+
+
 def test_unknown_job_kinds_in_engines_are_refused(config):
     with pytest.raises(ValueError, match="training"):
         Supervisor(config.state_db, config, engines={"training": FAKE_ENGINE})
