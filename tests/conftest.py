@@ -46,6 +46,13 @@ def s3_client(mocked_aws):
 
 @pytest.fixture(scope="session")
 def airflow_db():
-    """Airflow's metadata database (SQLite in AIRFLOW_HOME), migrated once per session, for ``dag.test()``."""
+    """Airflow's metadata database (SQLite in AIRFLOW_HOME), migrated once per session, for ``dag.test()``.
+
+    The DAG bundles are registered too, as the DAG processor would at its first start: DAGs written to the
+    database by a test refer to the ``dags-folder`` bundle.
+    """
     migrate = [sys.executable, "-m", "airflow", "db", "migrate"]
     subprocess.run(migrate, check=True, capture_output=True, cwd=ROOT)
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+
+    DagBundlesManager().sync_bundles_to_db()

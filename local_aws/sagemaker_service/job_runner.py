@@ -180,6 +180,11 @@ class Supervisor:
                 continue
             worker.process.join()
             del self._workers[key]
+            if self._stopping.is_set() or worker.process.exitcode in _ENDED_FROM_OUTSIDE:
+                # `local_aws down` signals the service's whole process group: the worker may die before
+                # the service knows it is stopping. Such a job was interrupted, not broken: it runs again.
+                log.info("%s job %s was interrupted; it runs again", worker.kind, worker.name)
+                continue
             self._stores[worker.kind].abandon(
                 worker.name,
                 worker.attempt,
@@ -209,6 +214,9 @@ class Supervisor:
         process.start()
         self._workers[(kind, name)] = _Worker(kind, name, attempt, process)
         log.info("started %s job %s (attempt %d) in process %d", kind, name, attempt, process.pid)
+
+
+_ENDED_FROM_OUTSIDE = frozenset({-signal.SIGTERM, -signal.SIGINT, -signal.SIGHUP})
 
 
 def _end_process(process: BaseProcess) -> None:

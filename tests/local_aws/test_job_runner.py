@@ -7,6 +7,7 @@ What it does is chosen by the job's "mode" tag; it notes each start in a file so
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -53,6 +54,8 @@ def fake_engine(
         raise RuntimeError("boom")
     if mode == "exit":
         os._exit(3)
+    if mode == "terminated-once" and starts_of(config, job_name) == 1:
+        os.kill(os.getpid(), signal.SIGTERM)
     if mode == "bad-result":
         return {"status": "Weird"}
     if mode in ("wait", "ignore-stop"):
@@ -67,6 +70,10 @@ def fake_engine(
         "counters": {"TotalLabeled": 4, "HumanLabeled": 4},
         "output_dataset_s3_uri": output,
     }
+
+
+def starts_of(config: LocalAwsConfig, job_name: str) -> int:
+    return len((config.data_dir / f"starts-{job_name}").read_text().splitlines())
 
 
 FAKE_ENGINE = Engine(run=f"{__name__}:fake_engine", failure=f"{__name__}:FakeJobFailed")
@@ -256,6 +263,14 @@ def test_a_job_interrupted_by_a_restart_is_started_again(config, store, supervis
     assert job.attempt == 2
     release(config, "interrupted")
     assert wait_for_status(store, "interrupted", "Completed").attempt == 2
+
+
+def test_a_worker_terminated_from_outside_is_run_again_not_failed(config, store, supervisors):
+    # As when `local_aws down` signals the service's process group and the worker dies first.
+    store.create(labeling_request("signalled", mode="terminated-once"), config)
+    supervisors()
+    job = wait_for_status(store, "signalled", "Completed", "Failed")
+    assert (job.status, job.failure_reason, starts(config, "signalled")) == ("Completed", None, 2)
 
 
 def test_a_job_stopping_when_the_service_ended_is_stopped_at_the_next_start(config, store, supervisors):
