@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
-from datetime import UTC, datetime
 from typing import Any
 from unittest import mock
 
@@ -15,55 +14,7 @@ from airflow.triggers.base import TriggerEvent
 
 from ground_truth_pipeline.aws.labeling_job_hook import GroundTruthLabelingHook
 from ground_truth_pipeline.aws.labeling_job_trigger import SageMakerLabelingJobTrigger
-
-JOB_NAME = "gtod-bird-3f9c1a2b7d-label"
-ROOT = "s3://gt-bucket/ground-truth-od/bird/manual-2026-11-26-1a2b3c4d"
-LAMBDA_PREFIX = "arn:aws:lambda:us-east-1:432418664414:function"
-FAILURE_REASON = "ClientError: the worker task template is not valid Liquid"
-
-
-def described_job(status: str, total_labeled: int, failed: int = 0) -> dict[str, Any]:
-    """A DescribeLabelingJob response in botocore's output shape."""
-    response = {
-        "LabelingJobStatus": status,
-        "LabelCounters": {
-            "TotalLabeled": total_labeled,
-            "HumanLabeled": total_labeled,
-            "MachineLabeled": 0,
-            "FailedNonRetryableError": failed,
-            "Unlabeled": 10 - total_labeled - failed,
-        },
-        "CreationTime": datetime(2026, 11, 26, 9, 0, tzinfo=UTC),
-        "LastModifiedTime": datetime(2026, 11, 26, 9, 30, tzinfo=UTC),
-        "JobReferenceCode": "a1b2c3d4e5",
-        "LabelingJobName": JOB_NAME,
-        "LabelingJobArn": f"arn:aws:sagemaker:us-east-1:123456789012:labeling-job/{JOB_NAME}",
-        "LabelAttributeName": "category",
-        "InputConfig": {"DataSource": {"S3DataSource": {"ManifestS3Uri": f"{ROOT}/input.manifest"}}},
-        "OutputConfig": {"S3OutputPath": f"{ROOT}/labeling/"},
-        "RoleArn": "arn:aws:iam::123456789012:role/GroundTruthExecution",
-        "LabelCategoryConfigS3Uri": f"{ROOT}/class_labels.json",
-        "HumanTaskConfig": {
-            "WorkteamArn": "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/labelers",
-            "UiConfig": {"UiTemplateS3Uri": f"{ROOT}/instructions.template"},
-            "PreHumanTaskLambdaArn": f"{LAMBDA_PREFIX}:PRE-BoundingBox",
-            "TaskTitle": "Draw a box around each bird",
-            "TaskDescription": "Draw a tight box around every bird in the image.",
-            "NumberOfHumanWorkersPerDataObject": 1,
-            "TaskTimeLimitInSeconds": 300,
-            "AnnotationConsolidationConfig": {
-                "AnnotationConsolidationLambdaArn": f"{LAMBDA_PREFIX}:ACS-BoundingBox"
-            },
-        },
-        "ResponseMetadata": {"HTTPStatusCode": 200},
-    }
-    if status in {"Failed", "Stopped"}:
-        response["FailureReason"] = FAILURE_REASON
-    if status == "Completed":
-        response["LabelingJobOutput"] = {
-            "OutputDatasetS3Uri": f"{ROOT}/labeling/{JOB_NAME}/manifests/output/output.manifest"
-        }
-    return response
+from tests.fixtures.labeling_jobs import FAILURE_REASON, JOB_NAME, described_job
 
 
 def run_trigger(trigger: SageMakerLabelingJobTrigger, responses: list[dict[str, Any]]) -> list[TriggerEvent]:
