@@ -13,12 +13,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from local_aws.config import LocalAwsConfig
 from local_aws.sagemaker_service.embedded import EmbeddedService
 from local_aws.sagemaker_service.job_runner import Engine
+from tests.local_aws.service_clients import unvalidated_client
 
 TIMEOUT_S = 15
 PUBLIC_CROWD = "arn:aws:sagemaker:us-east-1:394669845002:workteam/public-crowd/default"
@@ -121,16 +121,7 @@ def sagemaker(config: LocalAwsConfig) -> Any:
 @pytest.fixture(scope="module")
 def unvalidated_sagemaker(config: LocalAwsConfig) -> Any:
     """A client that sends what it is given, so the service's own validation answers."""
-    import boto3
-
-    return boto3.client(
-        "sagemaker",
-        endpoint_url=config.sagemaker_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="x",
-        aws_secret_access_key="y",
-        config=Config(parameter_validation=False, retries={"max_attempts": 1}),
-    )
+    return unvalidated_client(config, "sagemaker")
 
 
 def wait_for_status(sagemaker: Any, name: str, *statuses: str) -> dict[str, Any]:

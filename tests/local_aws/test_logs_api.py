@@ -7,14 +7,13 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from local_aws.config import LocalAwsConfig
 from local_aws.sagemaker_service.embedded import EmbeddedService
 from local_aws.sagemaker_service.log_store import LogStore
+from tests.local_aws.service_clients import unvalidated_client
 
 HOUR_MS = 3_600_000
 
@@ -40,14 +39,7 @@ def logs(config: LocalAwsConfig) -> Any:
 @pytest.fixture(scope="module")
 def unvalidated_logs(config: LocalAwsConfig) -> Any:
     """A client that sends what it is given, so the service's own validation answers."""
-    return boto3.client(
-        "logs",
-        endpoint_url=config.sagemaker_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="x",
-        aws_secret_access_key="y",
-        config=Config(parameter_validation=False, retries={"max_attempts": 1}),
-    )
+    return unvalidated_client(config, "logs")
 
 
 def now_ms() -> int:

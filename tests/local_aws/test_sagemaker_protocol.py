@@ -17,9 +17,7 @@ from email.message import Message
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from local_aws.config import REPO_ROOT, LocalAwsConfig
@@ -31,6 +29,7 @@ from local_aws.sagemaker_service.protocol import (
     shape_output,
     validate_input,
 )
+from tests.local_aws.service_clients import unvalidated_client
 
 START_TIMEOUT_S = 30
 
@@ -51,14 +50,7 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAwsConfig]
 @pytest.fixture(scope="module")
 def unvalidated_sagemaker(config: LocalAwsConfig) -> Any:
     """A client that sends what it is given, so the service's own validation answers."""
-    return boto3.client(
-        "sagemaker",
-        endpoint_url=config.sagemaker_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="x",
-        aws_secret_access_key="y",
-        config=Config(parameter_validation=False, retries={"max_attempts": 1}),
-    )
+    return unvalidated_client(config, "sagemaker")
 
 
 def post(config: LocalAwsConfig, body: bytes, headers: dict[str, str]) -> tuple[int, Message, dict[str, Any]]:
