@@ -341,6 +341,8 @@ def _regex(value: str) -> bool:
     return True
 
 
+AWS_MIN_IMAGE_SHAPE = 300
+
 # Valid values as the SageMaker developer guide documents them ("Object Detection Hyperparameters").
 OBJECT_DETECTION_HYPERPARAMETERS: Mapping[str, _ValidValues] = MappingProxyType(
     {
@@ -351,7 +353,7 @@ OBJECT_DETECTION_HYPERPARAMETERS: Mapping[str, _ValidValues] = MappingProxyType(
         "early_stopping_min_epochs": _integer_at_least(1),
         "early_stopping_patience": _integer_at_least(1),
         "early_stopping_tolerance": _float_between(0, 1, low_open=False, high_open=False),
-        "image_shape": _integer_at_least(300),
+        "image_shape": _integer_at_least(AWS_MIN_IMAGE_SHAPE),
         "epochs": _integer_at_least(1),
         "freeze_layer_pattern": _ValidValues(_regex, "a regular expression"),
         "kv_store": _one_of("dist_sync", "dist_async"),
@@ -366,6 +368,17 @@ OBJECT_DETECTION_HYPERPARAMETERS: Mapping[str, _ValidValues] = MappingProxyType(
         "overlap_threshold": _float_between(0, 1, low_open=True, high_open=False),
         "use_pretrained_model": _one_of("0", "1"),
         "weight_decay": _float_between(0, 1, low_open=True, high_open=True),
+    }
+)
+
+# The local stack's extension of the algorithm: an SSDlite network that trains on a CPU at small shapes.
+LOCAL_STACK_BASE_NETWORK = "mobilenet-v3"
+LOCAL_STACK_MIN_IMAGE_SHAPE = 64
+LOCAL_STACK_HYPERPARAMETERS: Mapping[str, _ValidValues] = MappingProxyType(
+    {
+        **OBJECT_DETECTION_HYPERPARAMETERS,
+        "base_network": _one_of("vgg-16", "resnet-50", LOCAL_STACK_BASE_NETWORK),
+        "image_shape": _integer_at_least(LOCAL_STACK_MIN_IMAGE_SHAPE),
     }
 )
 
@@ -402,12 +415,18 @@ def _render_hyperparameter(name: str, value: object) -> str | None:
 
 
 def object_detection_hyperparameters(
-    *, num_training_samples: int, num_classes: int, overrides: Mapping[str, object] | None = None
+    *,
+    num_training_samples: int,
+    num_classes: int,
+    overrides: Mapping[str, object] | None = None,
+    local_stack: bool = False,
 ) -> dict[str, str]:
     """The notebook's defaults, then ``overrides``, as strings; empty values (``""``, ``None``) are omitted.
 
     ``num_classes`` and ``num_training_samples`` always come from the arguments; an override may repeat them
-    but not contradict them. Every value is checked against the algorithm's documented valid values.
+    but not contradict them. Every value is checked against the algorithm's documented valid values, or,
+    with ``local_stack``, against the local stack's (which adds ``base_network=mobilenet-v3``, from
+    ``image_shape`` 64).
     """
     _require_int("num_training_samples", num_training_samples, 1)
     _require_int("num_classes", num_classes, 1)
@@ -430,10 +449,26 @@ def object_detection_hyperparameters(
                 "it is set from the argument"
             )
         merged[name] = str(value)
+    rules = LOCAL_STACK_HYPERPARAMETERS if local_stack else OBJECT_DETECTION_HYPERPARAMETERS
     for name, rendered in merged.items():
-        valid = OBJECT_DETECTION_HYPERPARAMETERS[name]
+        valid = rules[name]
         if not valid.accepts(rendered):
-            raise ValueError(f"hyperparameter {name}={rendered!r} is invalid: it must be {valid.description}")
+            extension = (
+                f"; base_network={LOCAL_STACK_BASE_NETWORK} is an extension of the local stack only"
+                if name == "base_network" and rendered == LOCAL_STACK_BASE_NETWORK
+                else ""
+            )
+            raise ValueError(
+                f"hyperparameter {name}={rendered!r} is invalid: it must be {valid.description}{extension}"
+            )
+    if local_stack and merged["base_network"] != LOCAL_STACK_BASE_NETWORK:
+        image_shape = OBJECT_DETECTION_HYPERPARAMETERS["image_shape"]
+        if not image_shape.accepts(merged["image_shape"]):
+            raise ValueError(
+                f"hyperparameter image_shape={merged['image_shape']!r} is invalid for "
+                f"base_network={merged['base_network']}: it must be {image_shape.description}; smaller "
+                f"shapes are for base_network={LOCAL_STACK_BASE_NETWORK}"
+            )
     return merged
 
 
@@ -484,10 +519,12 @@ def training_job_request(
     instance_count: int = 1,
     volume_gb: int = 50,
     max_runtime_s: int = 86400,
+    local_stack: bool = False,
 ) -> dict:
     """CreateTrainingJob for the built-in object-detection algorithm on augmented manifests, in Pipe mode.
 
-    Give ``region`` to train with AWS's image of the algorithm there, or ``image_uri`` for another image.
+    Give ``region`` to train with AWS's image of the algorithm there, or ``image_uri`` for another image;
+    ``local_stack`` admits the local stack's hyperparameter extensions.
     """
     if (region is None) == (image_uri is None):
         raise ValueError("give exactly one of region (for AWS's object-detection image) or image_uri")
@@ -504,7 +541,10 @@ def training_job_request(
         "AlgorithmSpecification": {"TrainingImage": training_image, "TrainingInputMode": "Pipe"},
         "RoleArn": role_arn,
         "HyperParameters": object_detection_hyperparameters(
-            num_training_samples=num_training_samples, num_classes=num_classes, overrides=hyperparameters
+            num_training_samples=num_training_samples,
+            num_classes=num_classes,
+            overrides=hyperparameters,
+            local_stack=local_stack,
         ),
         "InputDataConfig": [
             _augmented_manifest_channel("train", train_manifest_uri, names),

@@ -580,3 +580,19 @@ def test_endpoint_operator_passes_our_requests_to_the_hook(monkeypatch):
     hook.create_endpoint_config.assert_called_once_with(config["EndpointConfig"])
     hook.create_endpoint.assert_called_once_with(config["Endpoint"], wait_for_completion=False)
     hook.create_model.assert_not_called()
+
+
+def test_the_local_stack_s_cpu_network_is_refused_for_aws_and_admitted_for_the_stack():
+    cpu = {"base_network": "mobilenet-v3", "image_shape": 128}
+    with pytest.raises(ValueError, match=r"base_network='mobilenet-v3' is invalid: .*local stack only"):
+        training(hyperparameters=cpu)
+    hyperparameters = training(hyperparameters=cpu, local_stack=True)["HyperParameters"]
+    assert (hyperparameters["base_network"], hyperparameters["image_shape"]) == ("mobilenet-v3", "128")
+    with pytest.raises(ValueError, match=r"image_shape='63' is invalid: it must be an integer >= 64"):
+        training(hyperparameters={**cpu, "image_shape": 63}, local_stack=True)
+
+
+def test_on_the_local_stack_aws_s_networks_keep_aws_s_minimum_image_shape():
+    with pytest.raises(ValueError, match=r"image_shape=.128. is invalid for base_network=resnet-50: .* 300"):
+        training(hyperparameters={"image_shape": 128}, local_stack=True)
+    assert training(local_stack=True)["HyperParameters"]["image_shape"] == "300"

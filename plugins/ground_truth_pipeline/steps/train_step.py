@@ -69,4 +69,5 @@ def training_job_request(
         num_classes=int(split["num_classes"]),
         hyperparameters=dict(params["training_hyperparameters"]),
         instance_type=params["training_instance_type"],
+        local_stack=step.clients.is_local_stack,
     )
