@@ -1,0 +1,260 @@
+"""Quality and cost of the local object-detection algorithm with its CPU-friendly settings.
+
+The local stack trains ``base_network=mobilenet-v3`` (SSDlite) when a job asks for it, with the defaults it
+documents for CPUs. This bench trains it as a training job would (``run_training``: the same hyperparameter
+checks, image decoding, epochs, best-epoch choice and ``model.tar.gz``), without S3: the images are held in
+memory and the manifests are written in the Ground Truth output format, one class (``Bird``).
+
+Data: the seeded synthetic Open Images (seed 0), images with a Bird or a bird species in file order; the
+first ``--train`` (default 800) train, the next ``--validation`` (100) are the validation channel (the
+algorithm picks its best epoch on it), the next ``--test`` (200) are held out. Labels are the reference
+boxes as a labeling job's workers are asked to draw them (``targets_of``: every bird box, groups included).
+
+Measured, in one run:
+
+- the training's wall time (reading images included) and its per-epoch validation mAP;
+- on the held-out images, from the trained ``model.tar.gz`` served by ``Predictor``: the algorithm's
+  ``mAP@0.5`` (``validation:mAP``'s definition) and the pipeline's COCO AP50 against the reference;
+- the baseline: the same two figures for the labels 5 workers of the local crowd give the held-out images
+  (consolidated), the quality a detector trained on labels can hope to approach.
+
+Targets: mAP@0.5 >= 0.8 on the held-out images, training under 10 minutes. Figures are printed and written
+to ``bench/results/detector.json``; nothing is asserted.
+
+Usage: ``.venv/bin/python bench/bench_detector.py [--train N] [--validation N] [--test N] [--epochs N]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "plugins"), str(ROOT)]
+
+from ground_truth_pipeline.boxes import BoxTable  # noqa: E402
+from ground_truth_pipeline.detection_metrics import detection_metrics  # noqa: E402
+from local_aws.groundtruth.consolidation import consolidate  # noqa: E402
+from local_aws.groundtruth.crowd import Crowd, Target, targets_of  # noqa: E402
+from local_aws.object_detection import Predictor, run_training  # noqa: E402
+from local_aws.object_detection.evaluation import Detections, ImageBoxes, mean_average_precision  # noqa: E402
+from local_aws.object_detection.hyperparameters import CPU_FRIENDLY_DEFAULTS  # noqa: E402
+from local_aws.synthetic_open_images import (  # noqa: E402
+    MIDS,
+    GeneratedImage,
+    classes_under,
+    iter_images,
+    names_with_ancestors,
+)
+
+CLASS_NAME = "Bird"
+DATASET_SEED = 0
+MAX_DATASET_IMAGES = 20_000
+WORKERS = 5
+TASK_TIME_LIMIT_S = 300
+OVERLAP_THRESHOLD = 0.5
+TARGET_MAP = 0.8
+TARGET_TRAINING_S = 600
+RESULTS = ROOT / "bench" / "results" / "detector.json"
+
+
+@dataclass(frozen=True)
+class Sample:
+    image: GeneratedImage
+    targets: list[Target]
+
+    @property
+    def uri(self) -> str:
+        return f"s3://bench-detector/images/{self.image.image_id}.jpg"
+
+    @property
+    def normalised(self) -> np.ndarray:
+        scale = np.array([self.image.width, self.image.height] * 2, dtype=np.float64)
+        return np.array([t.xyxy for t in self.targets], dtype=np.float64).reshape(-1, 4) / scale
+
+
+def bird_samples(count: int) -> list[Sample]:
+    """The first ``count`` seeded images with at least one bird box, in dataset order."""
+    birds = {MIDS[name] for name in classes_under(CLASS_NAME)}
+    class_names = names_with_ancestors()
+    samples = []
+    for image in iter_images(MAX_DATASET_IMAGES, seed=DATASET_SEED):
+        if not any(annotation.label in birds for annotation in image.annotations):
+            continue
+        targets = targets_of(image.reference, [CLASS_NAME], class_names, image.width, image.height)
+        if targets:
+            samples.append(Sample(image, targets))
+        if len(samples) == count:
+            return samples
+    raise SystemExit(f"only {len(samples)} bird images in {MAX_DATASET_IMAGES} seeded images")
+
+
+def manifest_line(sample: Sample) -> dict:
+    """A Ground Truth bounding-box output line for ``sample``'s targets."""
+    return {
+        "source-ref": sample.uri,
+        "category": {
+            "image_size": [{"width": sample.image.width, "height": sample.image.height, "depth": 3}],
+            "annotations": [
+                {
+                    "class_id": 0,
+                    "left": round(t.xyxy[0]),
+                    "top": round(t.xyxy[1]),
+                    "width": max(1, round(t.xyxy[2] - t.xyxy[0])),
+                    "height": max(1, round(t.xyxy[3] - t.xyxy[1])),
+                }
+                for t in sample.targets
+            ],
+        },
+    }
+
+
+def quality(detections: Sequence[Detections], samples: Sequence[Sample]) -> dict[str, float]:
+    """The algorithm's mAP@0.5 and the pipeline's COCO AP50 of ``detections`` on ``samples``."""
+    truths = [ImageBoxes(s.normalised, np.zeros(len(s.targets), np.int64)) for s in samples]
+    voc_map = mean_average_precision(detections, truths, OVERLAP_THRESHOLD)
+    counts = [len(d.scores) for d in detections]
+    found = BoxTable.build(
+        image=np.repeat(np.arange(len(detections)), counts),
+        xyxy=np.concatenate([d.boxes for d in detections]),
+        score=np.concatenate([d.scores for d in detections]),
+    )
+    reference_counts = [len(s.targets) for s in samples]
+    reference = BoxTable.build(
+        image=np.repeat(np.arange(len(samples)), reference_counts),
+        xyxy=np.concatenate([s.normalised for s in samples]),
+        score=np.ones(sum(reference_counts)),
+        is_group=np.array([t.is_group for s in samples for t in s.targets], dtype=bool),
+    )
+    sizes = np.array([[s.image.width, s.image.height] for s in samples], dtype=np.float64)
+    return {"map50": voc_map, "coco_ap50": detection_metrics(found, reference, sizes).ap50}
+
+
+def crowd_detections(samples: Sequence[Sample]) -> list[Detections]:
+    """The consolidated labels of ``WORKERS`` workers of the local crowd, confidences as scores."""
+    crowd = Crowd("bench-detector", "us-east-1")
+    results = []
+    for object_id, sample in enumerate(samples):
+        size = (sample.image.width, sample.image.height)
+        answers = [
+            crowd.answer(worker, object_id, sample.targets, [CLASS_NAME], size, TASK_TIME_LIMIT_S).boxes
+            for worker in crowd.assign(object_id, WORKERS)
+        ]
+        fused = consolidate(answers, *size)
+        scale = np.array([size[0], size[1]] * 2, dtype=np.float64)
+        boxes = np.array([c.box.xyxy for c in fused], dtype=np.float64).reshape(-1, 4) / scale
+        results.append(
+            Detections(boxes, np.zeros(len(fused), np.int64), np.array([c.confidence for c in fused]))
+        )
+    return results
+
+
+def model_detections(predictor: Predictor, samples: Sequence[Sample]) -> list[Detections]:
+    results = []
+    for sample in samples:
+        rows = np.array(predictor.predict(sample.image.jpeg, "image/jpeg")["prediction"]).reshape(-1, 6)
+        results.append(Detections(rows[:, 2:6], rows[:, 0].astype(np.int64), rows[:, 1]))
+    return results
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--train", type=int, default=800, help="training images")
+    parser.add_argument("--validation", type=int, default=100, help="validation channel images")
+    parser.add_argument("--test", type=int, default=200, help="held-out images")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs (default: the CPU network's)")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parse_args(argv)
+    samples = bird_samples(args.train + args.validation + args.test)
+    train = samples[: args.train]
+    validation = samples[args.train : args.train + args.validation]
+    test = samples[args.train + args.validation :]
+    images = {s.uri: s.image.jpeg for s in samples}
+    hyperparameters = {
+        "num_classes": "1",
+        "num_training_samples": str(len(train)),
+        "base_network": "mobilenet-v3",
+        "use_pretrained_model": "0",
+    }
+    if args.epochs is not None:
+        hyperparameters["epochs"] = str(args.epochs)
+    log_lines: list[str] = []
+
+    def log(line: str) -> None:
+        log_lines.append(line)
+        print(line, flush=True)
+
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as output:
+        result = run_training(
+            hyperparameters,
+            [manifest_line(s) for s in train],
+            [manifest_line(s) for s in validation],
+            ["source-ref", "category"],
+            images.__getitem__,
+            log,
+            lambda: False,
+            Path(output),
+        )
+        training_s = time.perf_counter() - started
+        predictor = Predictor.from_artifact(result.model_tar_path)
+        prediction_started = time.perf_counter()
+        detector = quality(model_detections(predictor, test), test)
+        prediction_s = time.perf_counter() - prediction_started
+    baseline = quality(crowd_detections(test), test)
+    met = {
+        f"held-out mAP@0.5 >= {TARGET_MAP}": detector["map50"] >= TARGET_MAP,
+        f"training in under {TARGET_TRAINING_S} s": training_s < TARGET_TRAINING_S,
+    }
+    print(f"\nDetector ({len(train)} train images, {result.epochs_run} epochs) in {training_s:.0f} s")
+    print(f"{'':28} {'mAP@0.5':>8} {'COCO AP50':>10}")
+    print(f"{'trained detector':28} {detector['map50']:8.4f} {detector['coco_ap50']:10.4f}")
+    print(f"{f'{WORKERS} workers, consolidated':28} {baseline['map50']:8.4f} {baseline['coco_ap50']:10.4f}")
+    print(f"validation mAP per epoch: {', '.join(f'{v:.3f}' for v in result.validation_map)}")
+    print(f"prediction: {1000 * prediction_s / len(test):.1f} ms per held-out image")
+    for name, ok in met.items():
+        print(f"{'MET    ' if ok else 'NOT MET'} {name}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "settings": {
+                    "class": CLASS_NAME,
+                    "dataset_seed": DATASET_SEED,
+                    "images": {"train": len(train), "validation": len(validation), "test": len(test)},
+                    "hyperparameters": hyperparameters,
+                    "cpu_friendly_defaults": dict(CPU_FRIENDLY_DEFAULTS),
+                    "torch_threads": torch.get_num_threads(),
+                },
+                "detector": detector,
+                "baseline_crowd_labels": baseline,
+                "training_s": round(training_s, 1),
+                "epochs_run": result.epochs_run,
+                "validation_map_per_epoch": list(result.validation_map),
+                "prediction_ms_per_image": round(1000 * prediction_s / len(test), 2),
+                "targets": met,
+                "python": platform.python_version(),
+                "torch": torch.__version__,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"Wrote {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
