@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> None:
         "--data-dir", type=Path, default=defaults.data_dir, help="data directory (LOCAL_AWS_DATA_DIR)"
     )
     parser.add_argument(
-        "--max-workers", type=int, default=2, help="jobs run at once, each in its own process"
+        "--max-workers", type=int, default=2, help="jobs of each kind run at once, each in its own process"
     )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     args = parser.parse_args(argv)

@@ -1,9 +1,11 @@
 """The local SageMaker service's HTTP app: SageMaker and CloudWatch Logs over AWS's JSON 1.1 protocol.
 
 ``POST /`` with ``X-Amz-Target: SageMaker.<Operation>`` or ``Logs_20140328.<Operation>`` (the target prefixes
-of botocore's models); ``GET /_local/health`` answers ``{"status": "ok"}`` once the service is up. Handlers
-run in Starlette's thread pool (SQLite calls block); jobs run in worker processes started by the supervisor,
-which starts and stops with the app.
+of botocore's models); ``POST /endpoints/<name>/invocations`` is the SageMaker runtime's InvokeEndpoint
+(REST-JSON), forwarded to the endpoint's model server; ``GET /_local/health`` answers ``{"status": "ok"}``
+once the service is up. Handlers run in Starlette's thread pool (SQLite calls block); jobs run in worker
+processes started by the supervisor, and endpoints in model server processes started by the endpoint
+manager, both of which start and stop with the app.
 """
 
 from __future__ import annotations
@@ -22,12 +24,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from local_aws.config import LocalAwsConfig
+from local_aws.sagemaker_service.endpoint_manager import EndpointManager
+from local_aws.sagemaker_service.endpoints import EndpointConfigStore, EndpointStore
 from local_aws.sagemaker_service.errors import ApiError
+from local_aws.sagemaker_service.hosting_api import HostingApi
 from local_aws.sagemaker_service.job_runner import Engine, Supervisor
 from local_aws.sagemaker_service.labeling_api import LabelingApi
 from local_aws.sagemaker_service.labeling_jobs import LabelingJobStore
 from local_aws.sagemaker_service.log_store import LogStore
 from local_aws.sagemaker_service.logs_api import LogsApi
+from local_aws.sagemaker_service.models import ModelStore
 from local_aws.sagemaker_service.protocol import (
     JSON_CONTENT_TYPE,
     Handler,
@@ -38,7 +44,12 @@ from local_aws.sagemaker_service.protocol import (
     shape_output,
     validate_input,
 )
+from local_aws.sagemaker_service.runtime_api import RuntimeApi
 from local_aws.sagemaker_service.store import StateDb
+from local_aws.sagemaker_service.training_api import TrainingApi
+from local_aws.sagemaker_service.training_jobs import TrainingJobStore
+from local_aws.sagemaker_service.transform_api import TransformApi
+from local_aws.sagemaker_service.transform_jobs import TransformJobStore
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +111,23 @@ def create_app(
     logs = LogsApi(LogStore(db), config)
     handlers = {("sagemaker", name): handler for name, handler in labeling.handlers().items()}
     handlers |= {("logs", name): handler for name, handler in logs.handlers().items()}
+    training = TrainingApi(TrainingJobStore(db), config, supervisor.engine("training"), supervisor.notify)
+    transform = TransformApi(
+        TransformJobStore(db),
+        ModelStore(db, config),
+        config,
+        supervisor.engine("transform"),
+        supervisor.notify,
+    )
+    for jobs_api in (training, transform):
+        handlers |= {("sagemaker", name): handler for name, handler in jobs_api.handlers().items()}
+    endpoint_manager = EndpointManager(config.state_db, config, poll_interval_s=poll_interval_s)
+    endpoints = EndpointStore(db, config)
+    hosting = HostingApi(
+        ModelStore(db, config), EndpointConfigStore(db, config), endpoints, config, endpoint_manager.notify
+    )
+    handlers |= {("sagemaker", name): handler for name, handler in hosting.handlers().items()}
+    runtime = RuntimeApi(endpoints, endpoint_manager, config)
     dispatcher = Dispatcher(services, handlers)
 
     async def health(request: Request) -> Response:
@@ -120,12 +148,20 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         supervisor.start()
+        endpoint_manager.start()
+        await runtime.start()
         try:
             yield
         finally:
+            await runtime.stop()
+            await run_in_threadpool(endpoint_manager.stop)
             await run_in_threadpool(supervisor.stop)
 
     return Starlette(
-        routes=[Route("/_local/health", health, methods=["GET"]), Route("/", aws_json, methods=["POST"])],
+        routes=[
+            Route("/_local/health", health, methods=["GET"]),
+            Route("/", aws_json, methods=["POST"]),
+            Route("/endpoints/{name}/invocations", runtime.invoke_endpoint, methods=["POST"]),
+        ],
         lifespan=lifespan,
     )

@@ -2,9 +2,12 @@
 
 The supervisor runs in the service process: it polls the SQLite file (and wakes at once when the API
 creates or stops a job), starts each waiting job in its own worker process (multiprocessing, "spawn"),
-at most ``max_workers`` at a time, oldest first, and notices workers that end without finishing their job.
+at most ``max_workers`` of each kind at a time, oldest first, and notices workers that end without finishing
+their job. Kinds have separate limits because jobs of one kind wait for jobs of another: a labeling job with
+automated labeling creates training and transform jobs and waits for them, so running labeling jobs must
+never hold the workers those need.
 
-Each kind of job (labeling now; training and transform later) is a ``JobKind`` in ``JOB_KINDS``: its store
+Each kind of job (labeling, training, transform) is a ``JobKind`` in ``JOB_KINDS``: its store
 and how a worker calls its engine. The engine itself is named by import path (``Engine``), imported only in
 the worker, so the service starts without it and tests can run a fake engine in its place.
 
@@ -33,6 +36,8 @@ from typing import Any, Protocol
 from local_aws.config import LocalAwsConfig
 from local_aws.sagemaker_service.labeling_jobs import LabelingJobStore, execute_labeling_job
 from local_aws.sagemaker_service.store import StateDb
+from local_aws.sagemaker_service.training_jobs import TrainingJobStore, execute_training_job
+from local_aws.sagemaker_service.transform_jobs import TransformJobStore, execute_transform_job
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +88,20 @@ LABELING_ENGINE = Engine(
     failure="local_aws.groundtruth:LabelingJobFailed",
     check="local_aws.groundtruth:check_labeling_job_request",
 )
+TRAINING_ENGINE = Engine(
+    run="local_aws.sagemaker_service.training_engine:run_training_job",
+    failure="local_aws.sagemaker_service.training_engine:TrainingJobFailed",
+    check="local_aws.sagemaker_service.training_requests:check_training_job_request",
+)
+TRANSFORM_ENGINE = Engine(
+    run="local_aws.sagemaker_service.transform_engine:run_transform_job",
+    failure="local_aws.sagemaker_service.transform_engine:TransformJobFailed",
+    check="local_aws.sagemaker_service.transform_requests:check_transform_job_request",
+)
 JOB_KINDS: dict[str, JobKind] = {
     "labeling": JobKind("labeling", LabelingJobStore, execute_labeling_job, LABELING_ENGINE),
+    "training": JobKind("training", TrainingJobStore, execute_training_job, TRAINING_ENGINE),
+    "transform": JobKind("transform", TransformJobStore, execute_transform_job, TRANSFORM_ENGINE),
 }
 
 
@@ -170,8 +187,8 @@ class Supervisor:
             self._enforce_stop_grace(kind, store)
         for kind, store in self._stores.items():
             for name in store.waiting(self.running(kind)):
-                if len(self._workers) >= self.max_workers or self._stopping.is_set():
-                    return
+                if len(self.running(kind)) >= self.max_workers or self._stopping.is_set():
+                    break
                 self._launch(kind, store, name)
 
     def _reap(self) -> None:

@@ -2,9 +2,8 @@
 StopLabelingJob.
 
 Names are unique regardless of case, as SageMaker's lower-cased ARNs imply, and are looked up the same way.
-ListLabelingJobs sorts by CreationTime, Ascending, unless asked otherwise, returns 10 jobs a page unless
-``MaxResults`` says otherwise, and matches ``NameContains`` regardless of case. Stopping a job that has
-already ended is a ValidationException naming its status.
+ListLabelingJobs pages as every List<Kind>Jobs does (``job_api.list_page``), oldest first unless asked
+otherwise. Stopping a job that has already ended is a ValidationException naming its status.
 """
 
 from __future__ import annotations
@@ -14,23 +13,11 @@ from typing import Any
 
 from local_aws.config import LocalAwsConfig
 from local_aws.sagemaker_service.errors import ResourceInUse, ResourceNotFound, ValidationError
+from local_aws.sagemaker_service.job_api import list_page
 from local_aws.sagemaker_service.job_runner import Engine, load_object
-from local_aws.sagemaker_service.labeling_jobs import RUNNABLE_STATUSES, LabelingJob, LabelingJobStore
-from local_aws.sagemaker_service.protocol import Handler, epoch_seconds
-from local_aws.sagemaker_service.tokens import decode_token, encode_token
-
-DEFAULT_MAX_RESULTS = 10
-_SORT_KEYS: dict[str, Callable[[LabelingJob], list[Any]]] = {
-    "Name": lambda job: [job.name.lower()],
-    "CreationTime": lambda job: [job.creation_time, job.name.lower()],
-    "Status": lambda job: [job.status, job.creation_time, job.name.lower()],
-}
-_TIME_FILTERS: dict[str, Callable[[LabelingJob, float], bool]] = {
-    "CreationTimeAfter": lambda job, time: job.creation_time > time,
-    "CreationTimeBefore": lambda job, time: job.creation_time < time,
-    "LastModifiedTimeAfter": lambda job, time: job.last_modified_time > time,
-    "LastModifiedTimeBefore": lambda job, time: job.last_modified_time < time,
-}
+from local_aws.sagemaker_service.job_table import RUNNABLE_STATUSES
+from local_aws.sagemaker_service.labeling_jobs import LabelingJob, LabelingJobStore
+from local_aws.sagemaker_service.protocol import Handler
 
 
 class LabelingApi:
@@ -90,33 +77,7 @@ class LabelingApi:
         }
 
     def list_labeling_jobs(self, params: dict[str, Any]) -> dict[str, Any]:
-        jobs = self.store.all()
-        for name, keep in _TIME_FILTERS.items():
-            if name in params:
-                limit = epoch_seconds(params[name])
-                jobs = [job for job in jobs if keep(job, limit)]
-        if "NameContains" in params:
-            jobs = [job for job in jobs if params["NameContains"].lower() in job.name.lower()]
-        if "StatusEquals" in params:
-            jobs = [job for job in jobs if job.status == params["StatusEquals"]]
-        sort_by = params.get("SortBy", "CreationTime")
-        descending = params.get("SortOrder", "Ascending") == "Descending"
-        sort_key = _SORT_KEYS[sort_by]
-        jobs.sort(key=sort_key, reverse=descending)
-        if "NextToken" in params:
-            state = decode_token(params["NextToken"])
-            if (
-                state is None
-                or state.get("sort") != [sort_by, descending]
-                or not isinstance(state.get("after"), list)
-            ):
-                raise ValidationError("Invalid pagination token: NextToken was not issued for this request.")
-            after = state["after"]
-            jobs = [job for job in jobs if (sort_key(job) < after if descending else sort_key(job) > after)]
-        page = jobs[: params.get("MaxResults", DEFAULT_MAX_RESULTS)]
-        next_token = None
-        if len(jobs) > len(page):
-            next_token = encode_token({"sort": [sort_by, descending], "after": sort_key(page[-1])})
+        page, next_token = list_page(self.store.all(), params)
         return {"LabelingJobSummaryList": [_summary(job) for job in page], "NextToken": next_token}
 
     def stop_labeling_job(self, params: dict[str, Any]) -> None:

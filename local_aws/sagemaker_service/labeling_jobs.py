@@ -1,38 +1,28 @@
 """Labeling jobs in the service's SQLite file: what the API reads and writes and what a worker reports.
 
-A worker writes only while it holds the job's latest ``attempt``: a worker left over from an earlier
-service process (or one the supervisor gave up on) can neither overwrite nor finish a job that has since
-been started again.
+The status mechanics (attempts, stops, ends) are every job kind's: ``job_table.JobTable``.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from local_aws.config import LocalAwsConfig
-from local_aws.sagemaker_service.errors import ResourceInUse, ResourceNotFound
-from local_aws.sagemaker_service.store import StateDb
+from local_aws.sagemaker_service.errors import ResourceInUse
+from local_aws.sagemaker_service.job_table import RUNNABLE_STATUSES, JobTable, now
 
-ACTIVE_STATUSES = ("Initializing", "InProgress", "Stopping")
-RUNNABLE_STATUSES = ("Initializing", "InProgress")
 COUNTER_NAMES = ("TotalLabeled", "HumanLabeled", "MachineLabeled", "FailedNonRetryableError", "Unlabeled")
-MAX_FAILURE_REASON = 1024
 _ACTIVE_SQL = "('Initializing', 'InProgress', 'Stopping')"
 
 
 def labeling_job_arn(config: LocalAwsConfig, name: str) -> str:
     """SageMaker writes the name in lower case in its ARNs."""
     return f"arn:aws:sagemaker:{config.region}:{config.account_id}:labeling-job/{name.lower()}"
-
-
-def _now() -> float:
-    return round(time.time(), 3)
 
 
 @dataclass(frozen=True)
@@ -76,16 +66,16 @@ def counters_from(values: Mapping[str, Any]) -> dict[str, int]:
     return counters
 
 
-class LabelingJobStore:
-    def __init__(self, db: StateDb) -> None:
-        self.db = db
+class LabelingJobStore(JobTable):
+    table = "labeling_jobs"
+    noun = "labeling job"
 
     # The API's side.
 
     def create(self, request: dict[str, Any], config: LocalAwsConfig) -> LabelingJob:
         name = request["LabelingJobName"]
         arn = labeling_job_arn(config, name)
-        now = _now()
+        at = now()
         try:
             with self.db.transaction() as db:
                 db.execute(
@@ -98,8 +88,8 @@ class LabelingJobStore:
                         arn,
                         json.dumps(request),
                         json.dumps(counters_from({})),
-                        now,
-                        now,
+                        at,
+                        at,
                         f"{config.account_id}{uuid.uuid4().hex[:12]}",
                     ),
                 )
@@ -111,92 +101,17 @@ class LabelingJobStore:
         return self.get(name)
 
     def get(self, name: str) -> LabelingJob:
-        row = (
-            self.db.connection()
-            .execute("SELECT * FROM labeling_jobs WHERE name_key = ?", (name.lower(),))
-            .fetchone()
-        )
-        if row is None:
-            raise ResourceNotFound(f"Could not find labeling job {name!r}.")
-        return LabelingJob.from_row(row)
+        return LabelingJob.from_row(self.row(name))
 
     def all(self) -> list[LabelingJob]:
-        rows = self.db.connection().execute("SELECT * FROM labeling_jobs").fetchall()
-        return [LabelingJob.from_row(row) for row in rows]
+        return [LabelingJob.from_row(row) for row in self.rows()]
 
     def request_stop(self, name: str) -> LabelingJob:
         """Initializing or InProgress → Stopping; the job as it is after."""
-        now = _now()
-        with self.db.transaction() as db:
-            db.execute(
-                "UPDATE labeling_jobs SET status = 'Stopping', stop_requested_time = ?,"
-                " last_modified_time = ? WHERE name_key = ? AND status IN ('Initializing', 'InProgress')",
-                (now, now, name.lower()),
-            )
+        super().request_stop(name)
         return self.get(name)
 
-    # The supervisor's side.
-
-    def waiting(self, running: set[str]) -> list[str]:
-        """Jobs that need a worker and have none, oldest first."""
-        rows = self.db.connection().execute(
-            "SELECT name FROM labeling_jobs WHERE status IN ('Initializing', 'InProgress')"
-            " ORDER BY creation_time"
-        )
-        return [row["name"] for row in rows if row["name"] not in running]
-
-    def settle_stopping(self, running: set[str]) -> None:
-        """Stopping jobs that have no worker (stopped before one started, or by a restart) → Stopped."""
-        rows = self.db.connection().execute(
-            "SELECT name, attempt FROM labeling_jobs WHERE status = 'Stopping'"
-        )
-        for row in rows.fetchall():
-            if row["name"] not in running:
-                self._end(row["name"], row["attempt"], "Stopped", None)
-
-    def stop_requested_time(self, name: str) -> float | None:
-        job = self.get(name)
-        return job.stop_requested_time if job.status == "Stopping" else None
-
-    def claim(self, name: str, max_attempts: int) -> int | None:
-        """Start a new attempt at a runnable job; None if it may not run (any more)."""
-        with self.db.transaction() as db:
-            row = db.execute(
-                "SELECT attempt FROM labeling_jobs"
-                " WHERE name_key = ? AND status IN ('Initializing', 'InProgress')",
-                (name.lower(),),
-            ).fetchone()
-            if row is None:
-                return None
-            attempt = row["attempt"] + 1
-            db.execute("UPDATE labeling_jobs SET attempt = ? WHERE name_key = ?", (attempt, name.lower()))
-        if attempt > max_attempts:
-            self.fail(
-                name,
-                attempt,
-                f"Internal error: the job was started {max_attempts} times and interrupted each time"
-                " (service restarts or worker crashes); it is not started again.",
-            )
-            return None
-        return attempt
-
-    def abandon(self, name: str, attempt: int, reason: str) -> None:
-        """The attempt's worker is gone: a Stopping job is Stopped, any other active one Failed."""
-        job = self.get(name)
-        if job.attempt == attempt and job.status == "Stopping":
-            self._end(name, attempt, "Stopped", None)
-        else:
-            self.fail(name, attempt, reason)
-
     # The worker's side.
-
-    def start(self, name: str, attempt: int) -> None:
-        with self.db.transaction() as db:
-            db.execute(
-                "UPDATE labeling_jobs SET status = 'InProgress', last_modified_time = ?"
-                " WHERE name_key = ? AND attempt = ? AND status = 'Initializing'",
-                (_now(), name.lower(), attempt),
-            )
 
     def report(self, name: str, attempt: int, status: str, counters: Mapping[str, Any]) -> None:
         """Progress from the engine: its status (Initializing or InProgress) and counters.
@@ -223,13 +138,8 @@ class LabelingJobStore:
                 "UPDATE labeling_jobs SET counters = ?, last_modified_time = ?,"
                 " status = CASE WHEN status = 'Stopping' THEN status ELSE ? END"
                 f" WHERE name_key = ? AND attempt = ? AND status IN {_ACTIVE_SQL}",
-                (json.dumps(reported), _now(), status, name.lower(), attempt),
+                (json.dumps(reported), now(), status, name.lower(), attempt),
             )
-
-    def should_stop(self, name: str, attempt: int) -> bool:
-        """True once the job is asked to stop, or this attempt is no longer the job's latest."""
-        job = self.get(name)
-        return job.attempt != attempt or job.status not in RUNNABLE_STATUSES
 
     def finish(self, name: str, attempt: int, result: Mapping[str, Any]) -> None:
         """Record the engine's result.
@@ -245,26 +155,6 @@ class LabelingJobStore:
             "final_active_learning_model_arn": result.get("final_active_learning_model_arn"),
         }
         self._end(name, attempt, status, None, output)
-
-    def fail(self, name: str, attempt: int, reason: str) -> None:
-        self._end(name, attempt, "Failed", reason[:MAX_FAILURE_REASON])
-
-    def _end(
-        self,
-        name: str,
-        attempt: int,
-        status: str,
-        reason: str | None,
-        output: Mapping[str, Any] | None = None,
-    ) -> None:
-        assignments = ", ".join(f"{column} = ?" for column in output or {})
-        with self.db.transaction() as db:
-            db.execute(
-                "UPDATE labeling_jobs SET status = ?, failure_reason = ?, last_modified_time = ?"
-                f"{', ' + assignments if assignments else ''}"
-                f" WHERE name_key = ? AND attempt = ? AND status IN {_ACTIVE_SQL}",
-                (status, reason, _now(), *(output or {}).values(), name.lower(), attempt),
-            )
 
 
 def execute_labeling_job(

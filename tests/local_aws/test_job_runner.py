@@ -330,8 +330,8 @@ def test_a_resumed_attempt_never_shows_counters_going_back(config, store):
 
 
 def test_unknown_job_kinds_in_engines_are_refused(config):
-    with pytest.raises(ValueError, match="training"):
-        Supervisor(config.state_db, config, engines={"training": FAKE_ENGINE})
+    with pytest.raises(ValueError, match="hosting"):
+        Supervisor(config.state_db, config, engines={"hosting": FAKE_ENGINE})
 
 
 def test_the_real_engine_is_imported_only_in_workers():

@@ -1,0 +1,87 @@
+"""What the operations of every kind of job share: the request echoed by ``Describe<Kind>Job`` and one
+page of a ``List<Kind>Jobs`` answer, filtered, sorted and paged as SageMaker's list operations do.
+
+Jobs sort by CreationTime unless asked otherwise, in the order each operation defaults to (Ascending for
+training and labeling jobs, Descending for transform jobs); a page holds 10 jobs unless ``MaxResults``
+says otherwise; ``NameContains`` matches regardless of case; times filter strictly (after, before).
+``NextToken`` carries the sort key of the page's last job, so pages stay right while jobs are added.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
+
+from local_aws.sagemaker_service.errors import ValidationError
+from local_aws.sagemaker_service.protocol import epoch_seconds, service_model
+from local_aws.sagemaker_service.tokens import decode_token, encode_token
+
+DEFAULT_MAX_RESULTS = 10
+
+
+class ListedJob(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def creation_time(self) -> float: ...
+    @property
+    def last_modified_time(self) -> float: ...
+
+
+Job = TypeVar("Job", bound=ListedJob)
+
+_SORT_KEYS: dict[str, Callable[[ListedJob], list[Any]]] = {
+    "Name": lambda job: [job.name.lower()],
+    "CreationTime": lambda job: [job.creation_time, job.name.lower()],
+    "Status": lambda job: [job.status, job.creation_time, job.name.lower()],
+}
+_TIME_FILTERS: dict[str, Callable[[ListedJob, float], bool]] = {
+    "CreationTimeAfter": lambda job, time: job.creation_time > time,
+    "CreationTimeBefore": lambda job, time: job.creation_time < time,
+    "LastModifiedTimeAfter": lambda job, time: job.last_modified_time > time,
+    "LastModifiedTimeBefore": lambda job, time: job.last_modified_time < time,
+}
+
+
+def echoed_request(operation: str, request: Mapping[str, Any]) -> dict[str, Any]:
+    """The members of a create request that SageMaker's ``operation`` answers with (Tags, for one, not)."""
+    members = service_model("sagemaker").operation_model(operation).output_shape.members
+    return {name: value for name, value in request.items() if name in members}
+
+
+def list_page(
+    jobs: Sequence[Job], params: dict[str, Any], *, default_order: str = "Ascending"
+) -> tuple[list[Job], str | None]:
+    """The page of ``jobs`` a list request asks for, and the token of the next page (None at the end)."""
+    selected = list(jobs)
+    for name, keep in _TIME_FILTERS.items():
+        if name in params:
+            limit = epoch_seconds(params[name])
+            selected = [job for job in selected if keep(job, limit)]
+    if "NameContains" in params:
+        selected = [job for job in selected if params["NameContains"].lower() in job.name.lower()]
+    if "StatusEquals" in params:
+        selected = [job for job in selected if job.status == params["StatusEquals"]]
+    sort_by = params.get("SortBy", "CreationTime")
+    descending = params.get("SortOrder", default_order) == "Descending"
+    sort_key = _SORT_KEYS[sort_by]
+    selected.sort(key=sort_key, reverse=descending)
+    if "NextToken" in params:
+        state = decode_token(params["NextToken"])
+        if (
+            state is None
+            or state.get("sort") != [sort_by, descending]
+            or not isinstance(state.get("after"), list)
+        ):
+            raise ValidationError("Invalid pagination token: NextToken was not issued for this request.")
+        after = state["after"]
+        selected = [
+            job for job in selected if (sort_key(job) < after if descending else sort_key(job) > after)
+        ]
+    page = selected[: params.get("MaxResults", DEFAULT_MAX_RESULTS)]
+    next_token = None
+    if len(selected) > len(page):
+        next_token = encode_token({"sort": [sort_by, descending], "after": sort_key(page[-1])})
+    return page, next_token
