@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Param, TaskGroup, chain, task
+from airflow.sdk.configuration import conf
 from airflow.sdk.definitions.retry_policy import ExceptionRetryPolicy, RetryAction, RetryRule
 
 from ground_truth_pipeline.alerts import notify_task_failure
@@ -26,6 +27,11 @@ AWS_CONN_ID = "aws_default"
 # AWS throttling and transient errors are retried by botocore (adaptive mode) and then by Airflow with
 # exponential backoff; bad input (ValueError and its subclasses in this project) fails at once.
 BOTOCORE_CONFIG = {"retries": {"mode": "adaptive", "max_attempts": 10}}
+# How often the sensor and the deferred operators ask SageMaker about their job: a minute suits AWS, whose
+# jobs take minutes to hours; `python -m local_aws env` sets 5 s for the local stack's quick jobs
+# (AIRFLOW__GROUND_TRUTH_OBJECT_DETECTION__STATUS_CHECK_INTERVAL_S).
+STATUS_CHECK_INTERVAL_S = conf.getint("ground_truth_object_detection", "status_check_interval_s", fallback=60)
+MAX_TRAINING_WAIT = timedelta(days=2)
 RETRY_POLICY = ExceptionRetryPolicy(
     rules=[
         RetryRule(exception=ValueError, action=RetryAction.FAIL, reason="Bad input: a retry cannot fix it")
@@ -258,7 +264,7 @@ with DAG(
             aws_conn_id=AWS_CONN_ID,
             botocore_config=BOTOCORE_CONFIG,
             deferrable=True,
-            poke_interval=60,
+            poke_interval=STATUS_CHECK_INTERVAL_S,
             timeout=timedelta(days=10).total_seconds(),
         )
         labeling_inputs >> start_labeling_job >> wait_for_labeling_job
@@ -297,8 +303,8 @@ with DAG(
             aws_conn_id=AWS_CONN_ID,
             botocore_config=BOTOCORE_CONFIG,
             deferrable=True,
-            check_interval=60,
-            max_attempts=60 * 24,
+            check_interval=STATUS_CHECK_INTERVAL_S,
+            max_attempts=int(MAX_TRAINING_WAIT.total_seconds() // STATUS_CHECK_INTERVAL_S),
         )
         wait_for_labeling_job >> split
         analysis >> split
@@ -330,7 +336,7 @@ with DAG(
             aws_conn_id=AWS_CONN_ID,
             botocore_config=BOTOCORE_CONFIG,
             deferrable=True,
-            check_interval=30,
+            check_interval=STATUS_CHECK_INTERVAL_S,
         )
 
         @task
@@ -354,7 +360,7 @@ with DAG(
             aws_conn_id=AWS_CONN_ID,
             botocore_config=BOTOCORE_CONFIG,
             deferrable=True,
-            check_interval=30,
+            check_interval=STATUS_CHECK_INTERVAL_S,
         )
 
         @task

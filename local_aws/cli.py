@@ -37,8 +37,11 @@ _EPILOG = """\
 settings (environment variables): LOCAL_AWS_DATA_DIR (default: .local-aws/ in the repository),
 LOCAL_AWS_S3_PORT (8333), LOCAL_AWS_SAGEMAKER_PORT (8334), LOCAL_AWS_MOTO_PORT (8335),
 LOCAL_AWS_SEAWEED_MASTER_PORT (9333), LOCAL_AWS_SEAWEED_VOLUME_PORT (8382), LOCAL_AWS_SEAWEED_FILER_PORT
-(8888), LOCAL_AWS_REGION (us-east-1), LOCAL_AWS_WEED (the weed binary). SeaweedFS also listens on each
-of its ports + 10000 (gRPC). Everything listens on 127.0.0.1.
+(8888), LOCAL_AWS_REGION (us-east-1), LOCAL_AWS_WEED (the weed binary),
+LOCAL_AWS_AUTO_LABELING_MIN_OBJECTS (1000: the smallest dataset a labeling job labels automatically; AWS
+documents 1,250), LOCAL_AWS_AUTO_LABELING_HYPERPARAMETERS (a JSON object over the object-detection
+hyperparameters of automated labeling's training jobs). SeaweedFS also listens on each of its ports +
+10000 (gRPC). Everything listens on 127.0.0.1.
 
 exit codes: 0 success, 1 error, 2 bad usage, 3 not running.
 

@@ -66,11 +66,17 @@ def airflow_connection(config: LocalAwsConfig) -> dict[str, Any]:
     }
 
 
+# The DAG asks SageMaker about its jobs every minute, as suits AWS; the stack's jobs take seconds.
+DAG_STATUS_CHECK_VARIABLE = "AIRFLOW__GROUND_TRUTH_OBJECT_DETECTION__STATUS_CHECK_INTERVAL_S"
+DAG_STATUS_CHECK_INTERVAL_S = 5
+
+
 def stack_variables(config: LocalAwsConfig) -> dict[str, str]:
-    """Everything ``env`` prints: the client variables and the Airflow connection."""
+    """Everything ``env`` prints: the client variables, the Airflow connection and the DAG's poll interval."""
     return {
         **client_variables(config),
         AIRFLOW_CONNECTION_VARIABLE: json.dumps(airflow_connection(config), separators=(",", ":")),
+        DAG_STATUS_CHECK_VARIABLE: str(DAG_STATUS_CHECK_INTERVAL_S),
     }
 
 
@@ -85,6 +91,8 @@ def config_variables(config: LocalAwsConfig) -> dict[str, str]:
         "LOCAL_AWS_SAGEMAKER_PORT": str(config.sagemaker_port),
         "LOCAL_AWS_MOTO_PORT": str(config.moto_port),
         "LOCAL_AWS_REGION": config.region,
+        "LOCAL_AWS_AUTO_LABELING_MIN_OBJECTS": str(config.auto_labeling_min_objects),
+        "LOCAL_AWS_AUTO_LABELING_HYPERPARAMETERS": json.dumps(dict(config.auto_labeling_hyperparameters)),
     }
 
 

@@ -1,10 +1,10 @@
-"""Runs the pipeline offline on the local stack, as far as the stack serves it, and shows what it made.
+"""Runs the whole pipeline offline on the local stack and shows what it made.
 
-``make demo`` calls this after starting the stack: it seeds the synthetic Open Images, creates the
-experiment bucket, points Airflow's ``aws_default`` at the stack and runs the DAG with the reference's quick
-settings (100 images, 5 workers, no automated labeling) through ``dag.test()``. The stack labels for real
-today; training, the model, batch transform and the endpoint need its object-detection algorithm, which
-comes next, so the run stops after the analysis. The report files are copied into ``demo-output/``.
+``make demo`` calls this after starting the stack and seeding the synthetic Open Images: it creates the
+experiment bucket, points Airflow's ``aws_default`` at the stack and runs the DAG end to end through
+``dag.test()`` with the reference's quick settings (100 images, 5 workers, no automated labeling) and the
+local stack's CPU-friendly training settings (``CPU_TRAINING``). At the end it prints a summary and copies
+the report files (analysis, predictions) into ``demo-output/``.
 """
 
 from __future__ import annotations
@@ -12,14 +12,25 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DAG_ID = "ground_truth_object_detection"
-LAST_TASK_THE_STACK_SERVES = "analyse.analyse_labels"
 ROLE_ARN = "arn:aws:iam::123456789012:role/LocalGroundTruth"
+PREDICTION_THRESHOLD = 0.2  # the DAG's default prediction_threshold
+# The local stack's CPU network, sized so that training takes about a minute on two cores.
+CPU_TRAINING = {
+    "base_network": "mobilenet-v3",
+    "use_pretrained_model": 0,
+    "epochs": 12,
+    "mini_batch_size": 16,
+    "learning_rate": 0.004,
+    "optimizer": "adam",
+    "image_shape": 128,
+}
 
 
 def point_at_stack() -> object:
@@ -38,12 +49,11 @@ def run_dag(conf: dict) -> str:
     bag = DagBag(dag_folder=str(ROOT / "dags"))
     if bag.import_errors:
         raise SystemExit(f"The DAG does not import: {bag.import_errors}")
-    dag = bag.dags[DAG_ID].partial_subset(task_ids=[LAST_TASK_THE_STACK_SERVES], include_upstream=True)
-    return str(dag.test(run_conf=conf).state)
+    return str(bag.dags[DAG_ID].test(run_conf=conf).state)
 
 
-def copy_outputs(s3: object, bucket: str, prefix: str, target: Path) -> list[Path]:
-    """Copy the newest run's analysis and input files of the class into ``target``."""
+def newest_run_root(s3: object, bucket: str, prefix: str) -> tuple[str, list[str]]:
+    """The root key of the class's newest run (the one whose metrics were written last) and all its keys."""
     keys = [
         item["Key"]
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
@@ -56,15 +66,66 @@ def copy_outputs(s3: object, bucket: str, prefix: str, target: Path) -> list[Pat
     if not metrics:
         raise SystemExit(f"No analysis was written under s3://{bucket}/{prefix}")
     run_root = metrics[-1].rsplit("/analysis/", 1)[0]
-    wanted = [k for k in keys if k.startswith(run_root + "/analysis/")]
-    wanted += [f"{run_root}/{name}" for name in ("input.manifest", "instructions.template", "selection.json")]
+    return run_root, [k for k in keys if k.startswith(run_root + "/")]
+
+
+def copy_outputs(s3: object, bucket: str, run_root: str, keys: list[str], target: Path) -> list[Path]:
+    """Copy the run's analysis, predictions, transform output and inputs into ``target``."""
+    folders = ("analysis/", "predictions/", "transform/output/")
+    inputs = {"input.manifest", "instructions.template", "selection.json"}
     copied = []
-    for key in wanted:
-        path = target / key[len(run_root) + 1 :]
+    for key in keys:
+        relative = key[len(run_root) + 1 :]
+        if not (relative.startswith(folders) or relative in inputs):
+            continue
+        path = target / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         s3.download_file(bucket, key, str(path))
         copied.append(path)
     return copied
+
+
+def print_summary(config: object, metrics: dict, output: Path, threshold: float) -> None:
+    detection = metrics["detection_vs_reference"]
+    print(
+        f"\nLabeled {metrics['images']} images ({metrics['failed_images']} failed): "
+        f"{metrics['boxes']['consolidated']} boxes from {metrics['boxes']['worker']} worker boxes by "
+        f"{metrics['workers']} simulated workers."
+    )
+    print(
+        f"At the reference's prices the labels would cost ${metrics['cost_usd']['total']:.2f} "
+        f"(${metrics['cost_usd']['price_per_human_label']:.3f} per image)."
+    )
+    print(
+        f"Against the Open Images boxes: mean image mIoU {metrics['mean_image_miou']['all']:.3f}, "
+        f"AP50 {detection['ap50']:.3f}, precision {detection['precision']:.3f}, "
+        f"recall {detection['recall']:.3f}."
+    )
+    sagemaker = config.boto3_client("sagemaker")
+    run_resources = metrics["labeling_job"].rsplit("-", 1)[0]  # gtod-<class>-<run digest>-<kind>
+    [training] = sagemaker.list_training_jobs(
+        NameContains=run_resources, SortBy="CreationTime", SortOrder="Descending"
+    )["TrainingJobSummaries"][:1]
+    described = sagemaker.describe_training_job(TrainingJobName=training["TrainingJobName"])
+    final = {m["MetricName"]: m["Value"] for m in described.get("FinalMetricDataList", [])}
+    validation_map = final.get("validation:mAP", float("nan"))
+    print(
+        f"Training job {described['TrainingJobName']}: {described['TrainingJobStatus']} in "
+        f"{described.get('TrainingTimeInSeconds', 0)} s, validation mAP {validation_map:.3f} "
+        f"({described['HyperParameters']['base_network']}, image_shape "
+        f"{described['HyperParameters']['image_shape']}, {described['HyperParameters']['epochs']} epochs)."
+    )
+    for out in sorted(output.glob("transform/output/**/*.out")):
+        boxes = [row for row in json.loads(out.read_text())["prediction"] if row[1] >= threshold]
+        print(f"Batch transform, {out.name}: {len(boxes)} boxes scoring at least {threshold}.")
+    realtime = output / "predictions" / "realtime-response.json"
+    if realtime.exists():
+        rows = json.loads(realtime.read_text())["prediction"]
+        best = ", ".join(f"{row[1]:.2f}" for row in rows[:3])
+        print(
+            f"Real-time endpoint: {sum(row[1] >= threshold for row in rows)} boxes scoring at least "
+            f"{threshold} (best scores {best}); the endpoint was deleted at the end of the run."
+        )
 
 
 def main() -> None:
@@ -73,6 +134,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=5, help="workers per image (default 5)")
     parser.add_argument("--class-name", default="Bird")
     parser.add_argument("--bucket", default="ground-truth-od")
+    parser.add_argument(
+        "--auto-labeling", action="store_true", help="label automatically where the dataset is large enough"
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "demo-output")
     args = parser.parse_args()
 
@@ -86,12 +150,14 @@ def main() -> None:
         "class_name": args.class_name,
         "n_images": args.images,
         "workers_per_image": args.workers,
+        "auto_labeling": args.auto_labeling,
         "bucket": args.bucket,
         "prefix": "demo",
         "role_arn": ROLE_ARN,
+        "training_hyperparameters": CPU_TRAINING,
         **dataset_uris().as_dag_params(),
     }
-    print(f"Running {DAG_ID} on the local stack up to {LAST_TASK_THE_STACK_SERVES} with:")
+    print(f"Running {DAG_ID} on the local stack with:")
     print(json.dumps(conf, indent=2))
     started = time.monotonic()
     state = run_dag(conf)
@@ -100,25 +166,14 @@ def main() -> None:
     if state != "success":
         raise SystemExit(1)
 
-    copied = copy_outputs(s3, args.bucket, f"demo/{args.class_name.lower().replace(' ', '-')}/", args.output)
+    class_prefix = f"demo/{args.class_name.lower().replace(' ', '-')}/"
+    run_root, keys = newest_run_root(s3, args.bucket, class_prefix)
+    if args.output.exists():
+        shutil.rmtree(args.output)
+    copied = copy_outputs(s3, args.bucket, run_root, keys, args.output)
     metrics = json.loads((args.output / "analysis" / "metrics.json").read_text())
-    detection = metrics["detection_vs_reference"]
-    print(
-        f"\nLabeled {metrics['images']} images ({metrics['failed_images']} failed): "
-        f"{metrics['boxes']['consolidated']} boxes from {metrics['boxes']['worker']} worker boxes by "
-        f"{metrics['workers']} simulated workers."
-    )
-    print(
-        f"At the reference's prices this would cost ${metrics['cost_usd']['total']:.2f} "
-        f"(${metrics['cost_usd']['price_per_human_label']:.3f} per image)."
-    )
-    print(
-        f"Against the Open Images boxes: mean image mIoU {metrics['mean_image_miou']['all']:.3f}, "
-        f"AP50 {detection['ap50']:.3f}, precision {detection['precision']:.3f}, "
-        f"recall {detection['recall']:.3f}."
-    )
+    print_summary(config, metrics, args.output, PREDICTION_THRESHOLD)
     print(f"\n{len(copied)} files in {args.output}/; open {args.output / 'analysis' / 'report.html'}")
-    print("Training, batch transform and the endpoint need the stack's object-detection algorithm (next).")
 
 
 if __name__ == "__main__":

@@ -1,31 +1,42 @@
-"""The DAG's prepare, label and analyse groups run with ``dag.test()`` against the running local stack.
+"""The whole DAG runs offline on the local stack with ``airflow dags test`` and a small configuration.
 
-Only the Airflow connection differs from a run on AWS: ``AIRFLOW_CONN_AWS_DEFAULT`` from
-``python -m local_aws env``. The labeling job is really labeled by the stack's simulated crowd and waited
-for by the deferrable sensor.
+Only the environment differs from a run on AWS: what ``python -m local_aws env`` prints (the Airflow
+connection ``aws_default`` pointing at the stack, and a 5 s status check interval). The stack really labels
+(simulated crowd), trains the object-detection algorithm (its CPU network, small images), runs the batch
+transform, serves the endpoint, answers the invocation, and the teardown deletes the endpoint.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
-import boto3
 import pytest
 
-from local_aws.environment import stack_variables
 from local_aws.synthetic_open_images import dataset_uris
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.integration
 
+DAG_ID = "ground_truth_object_detection"
 BUCKET = "dag-experiments"
+PREFIX = "dag-test"
 ROLE_ARN = "arn:aws:iam::123456789012:role/LocalGroundTruth"
+RUN_TIMEOUT_S = 600
+TINY_TRAINING = {
+    "base_network": "mobilenet-v3",
+    "use_pretrained_model": 0,
+    "epochs": 2,
+    "mini_batch_size": 4,
+    "learning_rate": 0.004,
+    "optimizer": "adam",
+    "image_shape": 64,
+}
 
 
 @pytest.fixture
-def stack_env(local_stack, monkeypatch):
-    for name, value in stack_variables(local_stack.config).items():
-        monkeypatch.setenv(name, value)
+def seeded_stack(local_stack):
     seeded = local_stack.cli("seed", "--images", "60")
     assert seeded.returncode == 0, seeded.stderr
     s3 = local_stack.config.boto3_client("s3")
@@ -34,46 +45,67 @@ def stack_env(local_stack, monkeypatch):
     return local_stack
 
 
-def test_prepare_label_and_analyse_groups_run_on_the_stack(stack_env, airflow_db):
-    from airflow.dag_processing.dagbag import DagBag
+def keys_under(s3, prefix: str) -> list[str]:
+    return [
+        item["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
+        for item in page.get("Contents", [])
+    ]
 
-    bag = DagBag(dag_folder=str(ROOT / "dags"))
-    assert bag.import_errors == {}
-    dag = bag.dags["ground_truth_object_detection"]
-    subset = dag.partial_subset(task_ids=["analyse.analyse_labels"], include_upstream=True)
+
+def test_the_whole_dag_runs_on_the_stack_with_airflow_dags_test(seeded_stack, airflow_db):
     conf = {
         "class_name": "Bird",
         "n_images": 12,
         "n_test_images": 2,
         "workers_per_image": 3,
         "bucket": BUCKET,
-        "prefix": "dag-test",
+        "prefix": PREFIX,
         "role_arn": ROLE_ARN,
+        "training_hyperparameters": TINY_TRAINING,
         **dataset_uris().as_dag_params(),
     }
 
-    dag_run = subset.test(run_conf=conf)
+    run = subprocess.run(
+        [sys.executable, "-m", "airflow", "dags", "test", DAG_ID, "--conf", json.dumps(conf)],
+        cwd=ROOT,
+        env=seeded_stack.client_environment(),
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+        check=False,
+    )
 
-    assert dag_run.state == "success"
-    s3 = stack_env.config.boto3_client("s3")
-    keys = [
-        item["Key"]
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix="dag-test/bird/")
-        for item in page.get("Contents", [])
-    ]
-    metrics_keys = [key for key in keys if key.endswith("/analysis/metrics.json")]
-    assert len(metrics_keys) == 1
-    metrics = json.loads(s3.get_object(Bucket=BUCKET, Key=metrics_keys[0])["Body"].read())
-    assert metrics["images"] == 12
-    assert metrics["failed_images"] == 0
-    assert metrics["human_labeled_images"] == 12
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-6000:]
+    assert "state=success" in output.replace(" ", ""), output[-6000:]
+    s3 = seeded_stack.config.boto3_client("s3")
+    keys = keys_under(s3, f"{PREFIX}/bird/")
+    [metrics_key] = [key for key in keys if key.endswith("/analysis/metrics.json")]
+    run_root = metrics_key.rsplit("/analysis/", 1)[0]
+    metrics = json.loads(s3.get_object(Bucket=BUCKET, Key=metrics_key)["Body"].read())
+    assert (metrics["images"], metrics["failed_images"]) == (12, 0)
     assert metrics["detection_vs_reference"]["ap50"] > 0.8
-    assert any(key.endswith("/analysis/report.html") for key in keys)
-    sagemaker = boto3.client("sagemaker")
-    [job] = [
-        j
-        for j in sagemaker.list_labeling_jobs(NameContains="gtod-bird")["LabelingJobSummaryList"]
-        if j["LabelingJobName"] == metrics["labeling_job"]
-    ]
-    assert job["LabelingJobStatus"] == "Completed"
-    assert job["LabelCounters"]["HumanLabeled"] == 12
+
+    sagemaker = seeded_stack.config.boto3_client("sagemaker")
+    [training] = sagemaker.list_training_jobs(NameContains="gtod-bird")["TrainingJobSummaries"]
+    described = sagemaker.describe_training_job(TrainingJobName=training["TrainingJobName"])
+    assert described["TrainingJobStatus"] == "Completed"
+    assert described["HyperParameters"]["base_network"] == "mobilenet-v3"
+    assert [m["MetricName"] for m in described["FinalMetricDataList"]] == ["validation:mAP"]
+    artifact = described["ModelArtifacts"]["S3ModelArtifacts"]
+    assert artifact.startswith(f"s3://{BUCKET}/{run_root}/") and artifact.endswith("/output/model.tar.gz")
+
+    [transform] = sagemaker.list_transform_jobs(NameContains="gtod-bird")["TransformJobSummaries"]
+    assert transform["TransformJobStatus"] == "Completed"
+    outputs = [key for key in keys if key.endswith(".out")]
+    assert len(outputs) == 2
+    for key in outputs:
+        assert "prediction" in json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    [response_key] = [key for key in keys if key.endswith("realtime-response.json")]
+    response = json.loads(s3.get_object(Bucket=BUCKET, Key=response_key)["Body"].read())
+    assert all(len(row) == 6 for row in response["prediction"])
+
+    assert sagemaker.list_endpoints(NameContains="gtod-bird")["Endpoints"] == []
+    assert sagemaker.list_endpoint_configs(NameContains="gtod-bird")["EndpointConfigs"] == []
+    assert [m["ModelName"] for m in sagemaker.list_models(NameContains="gtod-bird")["Models"]]
