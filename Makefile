@@ -45,6 +45,8 @@ bench: airflow-db
 	$(BIN)/python bench/bench_dag_parse.py
 	$(BIN)/python bench/bench_seed.py
 	$(BIN)/python bench/bench_label_quality.py
+	$(BIN)/python bench/bench_detector.py
+	$(BIN)/python bench/bench_serving.py
 
 demo: airflow-db
 	$(BIN)/python -m local_aws up
