@@ -3,7 +3,8 @@
 Only the environment differs from a run on AWS: what ``python -m local_aws env`` prints (the Airflow
 connection ``aws_default`` pointing at the stack, and a 5 s status check interval). The stack really labels
 (simulated crowd), trains the object-detection algorithm (its CPU network, small images), runs the batch
-transform, serves the endpoint, answers the invocation, and the teardown deletes the endpoint.
+transform, serves the endpoint, answers the invocation, and the teardown deletes the endpoint. A run for a
+second class (a bird species) then keeps its results under its own prefix and leaves the first run's alone.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ TINY_TRAINING = {
 }
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def seeded_stack(local_stack):
     seeded = local_stack.cli("seed", "--images", "60")
     assert seeded.returncode == 0, seeded.stderr
@@ -53,9 +54,25 @@ def keys_under(s3, prefix: str) -> list[str]:
     ]
 
 
-def test_the_whole_dag_runs_on_the_stack_with_airflow_dags_test(seeded_stack, airflow_db):
-    conf = {
-        "class_name": "Bird",
+def dags_test(stack, conf: dict) -> str:
+    """Run ``airflow dags test`` for ``conf`` against ``stack``; the command's output."""
+    run = subprocess.run(
+        [sys.executable, "-m", "airflow", "dags", "test", DAG_ID, "--conf", json.dumps(conf)],
+        cwd=ROOT,
+        env=stack.client_environment(),
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+        check=False,
+    )
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-6000:]
+    return output
+
+
+def run_conf(class_name: str, **overrides) -> dict:
+    return {
+        "class_name": class_name,
         "n_images": 12,
         "n_test_images": 2,
         "workers_per_image": 3,
@@ -64,21 +81,23 @@ def test_the_whole_dag_runs_on_the_stack_with_airflow_dags_test(seeded_stack, ai
         "role_arn": ROLE_ARN,
         "training_hyperparameters": TINY_TRAINING,
         **dataset_uris().as_dag_params(),
+        **overrides,
     }
 
-    run = subprocess.run(
-        [sys.executable, "-m", "airflow", "dags", "test", DAG_ID, "--conf", json.dumps(conf)],
-        cwd=ROOT,
-        env=seeded_stack.client_environment(),
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT_S,
-        check=False,
-    )
 
-    output = run.stdout + run.stderr
-    assert run.returncode == 0, output[-6000:]
-    assert "state=success" in output.replace(" ", ""), output[-6000:]
+def finished_state(output: str) -> str:
+    [finished] = [line for line in output.splitlines() if "DagRun Finished" in line]
+    return finished.split("state=", 1)[1].split(",", 1)[0]
+
+
+@pytest.fixture(scope="module")
+def bird_run(seeded_stack, airflow_db) -> str:
+    """The whole DAG's output for Bird."""
+    return dags_test(seeded_stack, run_conf("Bird"))
+
+
+def test_the_whole_dag_runs_on_the_stack_with_airflow_dags_test(seeded_stack, bird_run):
+    assert finished_state(bird_run) == "success", bird_run[-6000:]
     s3 = seeded_stack.config.boto3_client("s3")
     keys = keys_under(s3, f"{PREFIX}/bird/")
     [metrics_key] = [key for key in keys if key.endswith("/analysis/metrics.json")]
@@ -109,3 +128,29 @@ def test_the_whole_dag_runs_on_the_stack_with_airflow_dags_test(seeded_stack, ai
     assert sagemaker.list_endpoints(NameContains="gtod-bird")["Endpoints"] == []
     assert sagemaker.list_endpoint_configs(NameContains="gtod-bird")["EndpointConfigs"] == []
     assert [m["ModelName"] for m in sagemaker.list_models(NameContains="gtod-bird")["Models"]]
+
+
+def test_a_run_for_a_second_class_keeps_to_its_own_prefix(seeded_stack, bird_run):
+    s3 = seeded_stack.config.boto3_client("s3")
+    before = {
+        item["Key"]: item["ETag"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=f"{PREFIX}/")
+        for item in page.get("Contents", [])
+    }
+
+    output = dags_test(seeded_stack, run_conf("Duck", n_images=6))
+
+    assert finished_state(output) == "success", output[-6000:]
+    after = {
+        item["Key"]: item["ETag"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=f"{PREFIX}/")
+        for item in page.get("Contents", [])
+    }
+    assert {key: after.get(key) for key in before} == before
+    new_keys = set(after) - set(before)
+    assert new_keys and all(key.startswith(f"{PREFIX}/duck/") for key in new_keys)
+    assert any(key.endswith("/predictions/realtime-response.json") for key in new_keys)
+    sagemaker = seeded_stack.config.boto3_client("sagemaker")
+    jobs = sagemaker.list_labeling_jobs(NameContains="gtod-duck")["LabelingJobSummaryList"]
+    assert [job["LabelingJobStatus"] for job in jobs] == ["Completed"]
+    assert jobs[0]["LabelCounters"]["TotalLabeled"] == 6
