@@ -47,6 +47,7 @@ bench: airflow-db
 	$(BIN)/python bench/bench_label_quality.py
 	$(BIN)/python bench/bench_detector.py
 	$(BIN)/python bench/bench_serving.py
+	$(BIN)/python bench/bench_auto_labeling.py
 
 demo: airflow-db
 	$(BIN)/python -m local_aws up

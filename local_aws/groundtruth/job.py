@@ -3,7 +3,10 @@
 The job reads its inputs from S3, renders the worker UI template for every task, has
 NumberOfHumanWorkersPerDataObject simulated workers box each image, consolidates their boxes and writes the
 output tree. Without automated labeling there are two iterations, as on AWS: a probe batch of the first
-min(10, n) objects, then the rest, offered to the crowd in batches of MaxConcurrentTaskCount objects.
+min(10, n) objects, then the rest, offered to the crowd in batches of MaxConcurrentTaskCount objects. With
+automated labeling (``LabelingJobAlgorithmsConfig``) on a dataset of at least
+``LocalAwsConfig.auto_labeling_min_objects`` objects, ``auto_labeling`` runs AWS's iterations instead; on a
+smaller one the job is labeled by humans, and its log (``/aws/sagemaker/LabelingJobs``) says why.
 Objects are processed on a few threads (S3 I/O dominates); their results do not depend on the threads'
 timing. An object that cannot be labeled (not found, not an image, not a seeded image) fails alone; bad
 job inputs fail the job.
@@ -30,10 +33,13 @@ from botocore.exceptions import ClientError
 from PIL import Image, UnidentifiedImageError
 
 from local_aws.config import LocalAwsConfig
+from local_aws.groundtruth.auto_labeling import AutoLabelingLoop
+from local_aws.groundtruth.auto_labeling_detector import SageMakerDetector
 from local_aws.groundtruth.consolidation import ConsolidatedBox, consolidate
 from local_aws.groundtruth.crowd import Crowd, targets_of
 from local_aws.groundtruth.errors import LabelingJobFailed
 from local_aws.groundtruth.inputs import read_label_categories, read_manifest, read_template
+from local_aws.groundtruth.job_log import LabelingJobLog
 from local_aws.groundtruth.output_tree import (
     OutputTree,
     failed_content,
@@ -125,7 +131,7 @@ class _LabelingRun:
                 f"ClientError: Cannot write to the output path {spec.output_path}: {err}"
             ) from None
         self.output = [line.text for line in self.lines]
-        self.labeled = self.failed = 0
+        self.labeled = self.machine_labeled = self.failed = 0
         self.clock = _utc_now()
 
     def _presign(self, uri: str) -> str:
@@ -152,11 +158,11 @@ class _LabelingRun:
 
     def counters(self) -> dict[str, int]:
         return {
-            "TotalLabeled": self.labeled,
+            "TotalLabeled": self.labeled + self.machine_labeled,
             "HumanLabeled": self.labeled,
-            "MachineLabeled": 0,
+            "MachineLabeled": self.machine_labeled,
             "FailedNonRetryableError": self.failed,
-            "Unlabeled": len(self.lines) - self.labeled - self.failed,
+            "Unlabeled": len(self.lines) - self.labeled - self.machine_labeled - self.failed,
         }
 
     def plan(self) -> Iterator[tuple[int, list[range]]]:
@@ -169,7 +175,7 @@ class _LabelingRun:
             yield 2, [range(start, min(start + size, n)) for start in range(probe, n, size)]
 
     def label_batch(
-        self, iteration: int, batch: range, should_stop: Callable[[], bool]
+        self, iteration: int, batch: Sequence[int], should_stop: Callable[[], bool]
     ) -> tuple[list[_ObjectResult], bool]:
         offered = max(self.clock, _utc_now())
         return map_until_stopped(lambda oid: self.label_object(iteration, offered, oid), batch, should_stop)
@@ -257,6 +263,10 @@ class _LabelingRun:
             write_json(self.s3, self.tree.bucket, key, entries)
             self.clock = consolidated_at
 
+    def record_machine_label(self, object_id: int, content: dict[str, Any]) -> None:
+        self.output[object_id] = output_line(self.lines[object_id].fields, content)
+        self.machine_labeled += 1
+
     def write_manifest(self, key: str) -> None:
         write_lines(self.s3, self.tree.bucket, key, self.output)
 
@@ -280,8 +290,21 @@ def run_labeling_job(
         spec = labeling_job_spec(request, config)
     except ValueError as err:
         raise LabelingJobFailed(f"ClientError: {err}") from None
+    log = LabelingJobLog(config, job_name)
+    detector = None
+    if spec.auto_labeling is not None:
+        # Before the output tree is cleared: the jobs an interrupted run left must not write into it.
+        detector = SageMakerDetector(spec, job_name, config, log, should_stop)
     run = _LabelingRun(spec, job_name, config)
     report("InProgress", run.counters())
+    if detector is not None:
+        if len(run.lines) >= config.auto_labeling_min_objects:
+            return AutoLabelingLoop(run, detector, report, should_stop, log).run()
+        log(
+            f"Automated data labeling is off: the dataset has {len(run.lines)} objects, fewer than the "
+            f"{config.auto_labeling_min_objects} the local stack requires for it "
+            "(LOCAL_AWS_AUTO_LABELING_MIN_OBJECTS; AWS requires 1,250); humans label every object"
+        )
     stopped = False
     for iteration, batches in run.plan():
         ran = False

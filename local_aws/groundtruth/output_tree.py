@@ -8,6 +8,18 @@
   of the workers who labeled an object;
 - ``annotations/consolidated-annotation/consolidation-response/iteration-<N>/<YYYY-MM-DD_HH:MM:SS>.json``:
   the consolidated labels of one batch.
+
+With automated data labeling, each iteration ``<N>`` that trains a detector also writes (AWS documents
+what these folders hold, not their inner layout; the layout here is what the reference notebook's readers
+expect, an iteration number first):
+
+- ``training/<N>/input/{train,validation}.manifest``: the training job's channels (human labels);
+  ``training/<N>/output/<training job>/output/model.tar.gz``: its model;
+- ``activelearning/<N>/validation/``: the validation set's input manifest, the batch transform's input and
+  output, and ``threshold.json`` (each image's confidence and mean IoU, and the threshold chosen);
+- ``activelearning/<N>/auto-annotation/auto_annotator_output.txt``: one line per machine-labeled object,
+  its datasetObjectId, a space and the JSON of its label attribute and metadata;
+- ``inference/<N>/``: the batch transform's input and output over the unlabeled objects.
 """
 
 from __future__ import annotations
@@ -48,6 +60,18 @@ class OutputTree:
             f"{self.prefix}annotations/worker-response/iteration-{iteration}/{object_id}/"
             f"{submitted:{FILE_TIME_FORMAT}}.json"
         )
+
+    def training_prefix(self, iteration: int) -> str:
+        return f"{self.prefix}training/{iteration}/"
+
+    def validation_prefix(self, iteration: int) -> str:
+        return f"{self.prefix}activelearning/{iteration}/validation/"
+
+    def auto_annotator_output_key(self, iteration: int) -> str:
+        return f"{self.prefix}activelearning/{iteration}/auto-annotation/auto_annotator_output.txt"
+
+    def inference_prefix(self, iteration: int) -> str:
+        return f"{self.prefix}inference/{iteration}/"
 
     def consolidation_response_key(self, iteration: int, consolidated: datetime) -> str:
         return (
@@ -91,8 +115,13 @@ def labeled_content(
     image_size: tuple[int, int, int],
     boxes: Sequence[ConsolidatedBox],
     created: datetime,
+    *,
+    human_annotated: bool = True,
 ) -> dict[str, Any]:
-    """The label attribute and metadata of a consolidated object; ``image_size`` is width, height, depth."""
+    """The label attribute and metadata of a labeled object; ``image_size`` is width, height, depth.
+
+    ``boxes`` are the consolidated boxes of the workers or, for a machine label, the detector's boxes with
+    its scores as their confidences."""
     class_ids = {name: class_id for class_id, name in enumerate(categories)}
     width, height, depth = image_size
     annotations = [
@@ -115,7 +144,7 @@ def labeled_content(
             "objects": [{"confidence": c.confidence} for c in boxes],
             "class-map": {str(class_id): categories[class_id] for class_id in used},
             "type": OBJECT_DETECTION_TYPE,
-            "human-annotated": "yes",
+            "human-annotated": "yes" if human_annotated else "no",
             "creation-date": created.strftime(CREATION_DATE_FORMAT),
             "job-name": f"labeling-job/{job_name}",
         },

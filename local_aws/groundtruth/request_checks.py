@@ -1,8 +1,9 @@
 """What a CreateLabelingJob request must be for the local stack to run it, beyond botocore's model.
 
 The stack runs bounding-box jobs for the public crowd (simulated), with the built-in PRE-BoundingBox and
-ACS-BoundingBox Lambdas, reading and writing S3. Automated data labeling and private workteams come in
-later versions of the stack; requests for them are rejected with a message that says so.
+ACS-BoundingBox Lambdas, reading and writing S3, optionally with automated data labeling by the built-in
+object-detection labeling algorithm. Private workteams come in a later version of the stack; requests for
+them are rejected with a message that says so.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from local_aws.config import LocalAwsConfig
 from local_aws.groundtruth.s3_objects import split_s3_uri
 
 PUBLIC_WORKTEAM_ACCOUNT = "394669845002"
+# The account of Ground Truth's labeling algorithms in every region (botocore's SageMaker service model).
+LABELING_ALGORITHM_ACCOUNT = "027400017018"
+OBJECT_DETECTION_ALGORITHM = "object-detection"
 DEFAULT_MAX_CONCURRENT_TASKS = 1000
 # The accounts of the built-in Ground Truth Lambdas, per region (botocore's SageMaker service model).
 BUILT_IN_LAMBDA_ACCOUNTS = {
@@ -31,6 +35,10 @@ BUILT_IN_LAMBDA_ACCOUNTS = {
     "ap-southeast-1": "377565633583",
     "ap-southeast-2": "454466003867",
 }
+_ALGORITHM_ARN = re.compile(
+    r"arn:aws:sagemaker:(?P<region>[a-z0-9-]+):(?P<account>[0-9]{12})"
+    r":labeling-job-algorithm-specification/(?P<name>[\w-]+)"
+)
 _LAMBDA_ARN = re.compile(
     r"arn:aws:lambda:(?P<region>[a-z0-9-]+):(?P<account>[0-9]{12}):function:(?P<name>[\w-]+)"
 )
@@ -45,6 +53,22 @@ def built_in_lambda_arn(region: str, function: str) -> str:
     return f"arn:aws:lambda:{region}:{account}:function:{function}"
 
 
+def labeling_algorithm_arn(region: str) -> str:
+    return (
+        f"arn:aws:sagemaker:{region}:{LABELING_ALGORITHM_ACCOUNT}:labeling-job-algorithm-specification/"
+        f"{OBJECT_DETECTION_ALGORITHM}"
+    )
+
+
+@dataclass(frozen=True)
+class AutoLabelingSpec:
+    """What a job with ``LabelingJobAlgorithmsConfig`` needs for automated data labeling."""
+
+    algorithm_arn: str
+    role_arn: str  # the job's RoleArn: its training and transform jobs run with it
+    resource_config_given: bool  # LabelingJobResourceConfig, which the local stack does not use
+
+
 @dataclass(frozen=True)
 class LabelingJobSpec:
     """The parts of a checked request that the job runs on."""
@@ -57,6 +81,7 @@ class LabelingJobSpec:
     workers_per_object: int
     task_time_limit_s: int
     max_concurrent_tasks: int
+    auto_labeling: AutoLabelingSpec | None = None
 
 
 def _field(request: dict[str, Any], path: str) -> Any:
@@ -98,14 +123,40 @@ def _s3_uri(request: dict[str, Any], path: str, why: str = "", *, key_required: 
     return uri
 
 
+def _auto_labeling(request: dict[str, Any], region: str) -> AutoLabelingSpec | None:
+    """The automated data labeling a request asks for: the object-detection algorithm of any region."""
+    algorithms = request.get("LabelingJobAlgorithmsConfig")
+    if algorithms is None:
+        return None
+    field = "LabelingJobAlgorithmsConfig.LabelingJobAlgorithmSpecificationArn"
+    arn = _require(request, field)
+    match = _ALGORITHM_ARN.fullmatch(arn) if isinstance(arn, str) else None
+    if match is None or match["account"] != LABELING_ALGORITHM_ACCOUNT:
+        raise ValueError(
+            f"{field} {arn!r} is not a Ground Truth labeling algorithm ARN (in {region}: "
+            f"{labeling_algorithm_arn(region)})"
+        )
+    if match["name"] != OBJECT_DETECTION_ALGORITHM:
+        raise ValueError(
+            f"{field} {arn!r} names the {match['name']} labeling algorithm; a bounding-box job is labeled "
+            f"automatically by the {OBJECT_DETECTION_ALGORITHM} one, {labeling_algorithm_arn(region)}"
+        )
+    if algorithms.get("InitialActiveLearningModelArn") is not None:
+        raise ValueError(
+            "LabelingJobAlgorithmsConfig.InitialActiveLearningModelArn is not supported by the local stack: "
+            "its object-detection training cannot start from an earlier model, so every automated labeling "
+            "job trains its detectors from the job's own human labels; leave it out"
+        )
+    return AutoLabelingSpec(
+        algorithm_arn=arn,
+        role_arn=_require(request, "RoleArn", " for automated data labeling"),
+        resource_config_given=algorithms.get("LabelingJobResourceConfig") is not None,
+    )
+
+
 def labeling_job_spec(request: dict[str, Any], config: LocalAwsConfig) -> LabelingJobSpec:
     """Check ``request`` and return what the job needs of it; ValueError names what the stack cannot serve."""
-    if request.get("LabelingJobAlgorithmsConfig") is not None:
-        raise ValueError(
-            "LabelingJobAlgorithmsConfig: automated data labeling is not available in this version of the "
-            "local stack (it comes in a later version); leave LabelingJobAlgorithmsConfig out to have the "
-            "simulated public crowd label every object"
-        )
+    auto_labeling = _auto_labeling(request, config.region)
     if _field(request, "InputConfig.DataSource.S3DataSource") is None:
         raise ValueError(
             "InputConfig.DataSource.S3DataSource.ManifestS3Uri is required: the local stack reads input "
@@ -148,6 +199,7 @@ def labeling_job_spec(request: dict[str, Any], config: LocalAwsConfig) -> Labeli
         max_concurrent_tasks=int(
             _field(request, "HumanTaskConfig.MaxConcurrentTaskCount") or DEFAULT_MAX_CONCURRENT_TASKS
         ),
+        auto_labeling=auto_labeling,
     )
 
 

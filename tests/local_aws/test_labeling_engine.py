@@ -460,7 +460,7 @@ def test_request_for_the_public_crowd_and_built_in_lambdas_is_accepted():
     [
         (
             {"LabelingJobAlgorithmsConfig": {"LabelingJobAlgorithmSpecificationArn": "arn:x"}},
-            "automated data labeling is not available in this version of the local stack",
+            "'arn:x' is not a Ground Truth labeling algorithm ARN",
         ),
         (
             {"HumanTaskConfig__WorkteamArn": PRIVATE_TEAM},

@@ -1,0 +1,248 @@
+"""The decisions of automated data labeling, as AWS documents them for bounding boxes; no I/O here.
+
+- Which objects go where: a random probe batch and a random validation set, both labeled by humans, then
+  an initial human training batch (``plan_objects``). The validation set is 20% of the objects when there
+  are fewer than 5,000, else 10%.
+- How good a machine label is: an image's mean IoU, "the mean IoU of all the predicted and missed boxes on
+  the image for every class, averaged across classes" (``image_mean_iou``).
+- Which of the detector's boxes make up the label (those scoring at least a cutoff, ``kept_detections``)
+  and how sure the detector is of the whole image (``image_confidence``).
+- The confidence threshold: the lowest confidence at which the validation images at or above it have an
+  expected (mean) IoU of at least 0.6 with their human labels (``choose_threshold``). The box cutoff is
+  chosen on the validation set too (``calibrate``): a detector trained briefly from scratch scores its
+  boxes low, and a fixed cutoff such as 0.5 would leave its labels empty.
+- Which unlabeled objects humans label next: the least confident, at most ``MaxConcurrentTaskCount``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from local_aws.groundtruth.boxes import iou_matrix
+
+PROBE_BATCH_SIZE = 10
+LARGE_DATASET_OBJECTS = 5000
+VALIDATION_SHARE = 0.2  # of datasets under LARGE_DATASET_OBJECTS objects
+LARGE_VALIDATION_SHARE = 0.1
+REQUIRED_MEAN_IOU = 0.6
+MAX_PROBE_FAILURE_SHARE = 0.1
+# The threshold rests on at least this many validation images: fewer say too little about the quality.
+MIN_THRESHOLD_SUPPORT = 5
+# The box score cutoffs tried on the validation set.
+BOX_CUTOFFS = tuple(round(0.05 * step, 2) for step in range(1, 20))
+
+
+@dataclass(frozen=True)
+class Detection:
+    """A box the detector found: its class, score and corners normalised to [0, 1]."""
+
+    class_id: int
+    score: float
+    xmin: float
+    ymin: float
+    xmax: float
+    ymax: float
+
+
+@dataclass(frozen=True)
+class ObjectPlan:
+    """Object indices (0-based manifest lines) of each human stage before the first auto-labeling round.
+
+    ``rest`` is in a random order: the order in which objects are sent to humans when the detector's
+    confidence cannot tell them apart.
+    """
+
+    probe: tuple[int, ...]
+    initial_training: tuple[int, ...]
+    validation: tuple[int, ...]
+    rest: tuple[int, ...]
+
+
+def validation_set_size(total: int) -> int:
+    share = VALIDATION_SHARE if total < LARGE_DATASET_OBJECTS else LARGE_VALIDATION_SHARE
+    return max(1, round(share * total))
+
+
+def _random_order(job_name: str, total: int) -> list[int]:
+    seed = int.from_bytes(hashlib.sha256(f"{job_name}/active-learning".encode()).digest()[:8], "big")
+    return np.random.default_rng(seed).permutation(total).tolist()
+
+
+def plan_objects(job_name: str, total: int, max_concurrent_tasks: int) -> ObjectPlan:
+    """The human stages of a job of ``total`` objects, drawn reproducibly from the job's name.
+
+    As in AWS's example: ``PROBE_BATCH_SIZE`` probe objects, then ``MaxConcurrentTaskCount`` less the probe
+    for the first training set, then the validation set. The training batch is at most as large as the
+    validation set (a local choice), so that a job whose ``MaxConcurrentTaskCount`` is as large as the
+    dataset still leaves objects for the detector.
+    """
+    order = _random_order(job_name, total)
+    probe = min(PROBE_BATCH_SIZE, total)
+    validation = min(validation_set_size(total), total - probe)
+    training = max(0, min(max_concurrent_tasks - probe, validation - probe, total - probe - validation))
+    first_validation = probe + training
+    return ObjectPlan(
+        probe=tuple(order[:probe]),
+        initial_training=tuple(order[probe:first_validation]),
+        validation=tuple(order[first_validation : first_validation + validation]),
+        rest=tuple(order[first_validation + validation :]),
+    )
+
+
+def probe_failed(failures: int, probe_size: int) -> bool:
+    """Whether more than 10% of the probe objects failed, which fails an auto-labeling job."""
+    return failures > MAX_PROBE_FAILURE_SHARE * probe_size
+
+
+def batches(objects: Sequence[int], size: int) -> list[list[int]]:
+    """``objects`` in order, in batches of at most ``size``."""
+    return [list(objects[start : start + size]) for start in range(0, len(objects), size)]
+
+
+def kept_detections(detections: Sequence[Detection], cutoff: float) -> list[Detection]:
+    """The detections that make up the machine label, best first."""
+    return sorted((d for d in detections if d.score >= cutoff), key=lambda d: -d.score)
+
+
+def image_confidence(detections: Sequence[Detection], cutoff: float) -> float:
+    """How sure the detector is of the whole image, in [0, 1], labels made with box score ``cutoff``.
+
+    A detection scoring near the cutoff may be a wrong box or a missed object, so the image is only as sure
+    as its least decided detection: the minimum over its detections of how far the score is from the
+    cutoff, as a share of the room on that side (``(score - cutoff) / (1 - cutoff)`` above it,
+    ``(cutoff - score) / cutoff`` below). An image without any detection is sure: it is empty.
+    """
+    return min(
+        (
+            (d.score - cutoff) / (1.0 - cutoff) if d.score >= cutoff else (cutoff - d.score) / cutoff
+            for d in detections
+        ),
+        default=1.0,
+    )
+
+
+def image_mean_iou(
+    predicted: Sequence[tuple[int, tuple[float, float, float, float]]],
+    truth: Sequence[tuple[int, tuple[float, float, float, float]]],
+) -> float:
+    """AWS's quality of a bounding-box label: per class, the mean IoU over the predicted boxes (each with
+    the IoU of the true box it is matched to, 0 if none) and the missed true boxes (0 each); then the mean
+    over the classes either side has. Boxes are ``(class_id, (x0, y0, x1, y1))``; matching is one to one,
+    highest IoU first. An image where both sides are empty scores 1."""
+    classes = sorted({c for c, _ in predicted} | {c for c, _ in truth})
+    if not classes:
+        return 1.0
+    scores = []
+    for class_id in classes:
+        mine = np.array([box for c, box in predicted if c == class_id], dtype=np.float64).reshape(-1, 4)
+        theirs = np.array([box for c, box in truth if c == class_id], dtype=np.float64).reshape(-1, 4)
+        matched = _matched_ious(iou_matrix(mine, theirs))
+        scores.append(float(np.sum(matched)) / (len(mine) + len(theirs) - len(matched)))
+    return float(np.mean(scores))
+
+
+def _matched_ious(iou: np.ndarray) -> list[float]:
+    """Greedy one-to-one matching by decreasing IoU; pairs that do not overlap are no match."""
+    iou = iou.copy()
+    matched = []
+    while iou.size and iou.max() > 0:
+        row, column = np.unravel_index(int(iou.argmax()), iou.shape)
+        matched.append(float(iou[row, column]))
+        iou[row, :] = 0
+        iou[:, column] = 0
+    return matched
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """The chosen confidence threshold and what the validation set expects of it."""
+
+    confidence: float | None  # None: no threshold reaches the required quality; nothing is auto-labeled
+    expected_mean_iou: float | None  # of the validation images at or above it
+    validation_images: int  # at or above it
+
+
+def choose_threshold(
+    confidences: Sequence[float], qualities: Sequence[float], required: float = REQUIRED_MEAN_IOU
+) -> Threshold:
+    """The lowest confidence ``t`` such that the validation images of confidence >= ``t`` (at least
+    ``MIN_THRESHOLD_SUPPORT`` of them) have a mean quality of at least ``required``.
+
+    Images of equal confidence are taken or left together, since a threshold cannot split them.
+    """
+    if len(confidences) != len(qualities):
+        raise ValueError(f"{len(confidences)} confidences but {len(qualities)} qualities")
+    order = sorted(range(len(confidences)), key=lambda i: -confidences[i])
+    best = Threshold(None, None, 0)
+    total = 0.0
+    for count, index in enumerate(order, start=1):
+        total += qualities[index]
+        last_of_tie = count == len(order) or confidences[order[count]] < confidences[index]
+        mean = total / count
+        if last_of_tie and count >= MIN_THRESHOLD_SUPPORT and mean >= required:
+            best = Threshold(confidences[index], mean, count)
+    return best
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The box cutoff and the confidence threshold that let the machine label the most validation images."""
+
+    box_cutoff: float
+    threshold: Threshold
+    confidences: tuple[float, ...]  # of the validation images, with this cutoff
+    qualities: tuple[float, ...]  # mean IoU of their labels with this cutoff, against the human labels
+
+
+BoxList = Sequence[tuple[int, tuple[float, float, float, float]]]
+
+
+def calibrate(
+    validation: Sequence[tuple[Sequence[Detection], BoxList]], cutoffs: Sequence[float] = BOX_CUTOFFS
+) -> Calibration:
+    """For each box cutoff, the threshold over the validation images ``(detections, human boxes)``; the
+    cutoff whose threshold admits the most images wins (then the higher expected mean IoU, then the higher
+    cutoff)."""
+    best: Calibration | None = None
+    for cutoff in sorted(cutoffs, reverse=True):
+        confidences = tuple(image_confidence(found, cutoff) for found, _ in validation)
+        qualities = tuple(
+            image_mean_iou(
+                [(d.class_id, (d.xmin, d.ymin, d.xmax, d.ymax)) for d in kept_detections(found, cutoff)],
+                truth,
+            )
+            for found, truth in validation
+        )
+        candidate = Calibration(cutoff, choose_threshold(confidences, qualities), confidences, qualities)
+        if best is None or _rank(candidate) > _rank(best):
+            best = candidate
+    if best is None:
+        raise ValueError("no box cutoffs to try")
+    return best
+
+
+def _rank(calibration: Calibration) -> tuple[int, float]:
+    threshold = calibration.threshold
+    return threshold.validation_images, threshold.expected_mean_iou or 0.0
+
+
+def auto_labeled(confidences: dict[int, float], threshold: Threshold) -> list[int]:
+    """The objects whose confidence reaches the threshold, in object order."""
+    if threshold.confidence is None:
+        return []
+    return sorted(o for o, confidence in confidences.items() if confidence >= threshold.confidence)
+
+
+def next_for_humans(
+    unlabeled: Sequence[int], confidences: dict[int, float], max_concurrent_tasks: int
+) -> list[int]:
+    """The least confident unlabeled objects, at most ``max_concurrent_tasks``; ties keep ``unlabeled``'s
+    order (random)."""
+    position = {o: i for i, o in enumerate(unlabeled)}
+    ranked = sorted(unlabeled, key=lambda o: (confidences.get(o, -math.inf), position[o]))
+    return ranked[:max_concurrent_tasks]

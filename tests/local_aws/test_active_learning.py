@@ -1,0 +1,188 @@
+"""The decisions of automated data labeling (``active_learning``) and the names of its SageMaker resources."""
+
+from __future__ import annotations
+
+import pytest
+
+from local_aws.groundtruth import active_learning as al
+from local_aws.groundtruth.active_learning import Detection
+from local_aws.groundtruth.auto_labeling_detector import (
+    MAX_NAME_LENGTH,
+    epochs_for,
+    is_resource_of,
+    name_stem,
+    resource_name,
+    run_of,
+)
+
+
+@pytest.mark.parametrize(
+    ("total", "size"), [(100, 20), (1000, 200), (4999, 1000), (5000, 500), (12000, 1200)]
+)
+def test_validation_set_is_a_fifth_under_5000_objects_else_a_tenth(total, size):
+    assert al.validation_set_size(total) == size
+
+
+def test_plan_splits_the_objects_into_disjoint_random_stages():
+    plan = al.plan_objects("birds", 1000, 200)
+    stages = (plan.probe, plan.initial_training, plan.validation, plan.rest)
+    assert [len(stage) for stage in stages] == [10, 190, 200, 600]
+    assert sorted(o for stage in stages for o in stage) == list(range(1000))
+    assert plan.probe != tuple(range(10))  # random, not the first lines
+    assert al.plan_objects("birds", 1000, 200) == plan
+    assert al.plan_objects("other-birds", 1000, 200).probe != plan.probe
+
+
+def test_first_training_batch_is_capped_by_the_validation_set_and_leaves_objects_for_the_machine():
+    plan = al.plan_objects("birds", 100, 1000)
+    assert (len(plan.probe), len(plan.initial_training), len(plan.validation)) == (10, 10, 20)
+    assert len(plan.rest) == 60
+    small_batches = al.plan_objects("birds", 100, 12)
+    assert len(small_batches.initial_training) == 2  # MaxConcurrentTaskCount less the probe
+
+
+def test_probe_fails_the_job_when_more_than_a_tenth_fails():
+    assert not al.probe_failed(1, 10)
+    assert al.probe_failed(2, 10)
+    assert not al.probe_failed(0, 3)
+
+
+def test_batches_keep_the_order():
+    assert al.batches([5, 3, 9, 1, 7], 2) == [[5, 3], [9, 1], [7]]
+
+
+def _box(x0: float, y0: float, x1: float, y1: float, class_id: int = 0):
+    return (class_id, (x0, y0, x1, y1))
+
+
+def test_image_mean_iou_counts_predicted_and_missed_boxes_per_class():
+    truth = [_box(0, 0, 10, 10), _box(20, 20, 30, 30)]
+    assert al.image_mean_iou(truth, truth) == 1.0
+    # One box found exactly, one missed: (1 + 0) / 2.
+    assert al.image_mean_iou(truth[:1], truth) == 0.5
+    # A spurious box counts as a predicted box without a match: (1 + 1 + 0) / 3.
+    assert al.image_mean_iou([*truth, _box(50, 50, 60, 60)], truth) == pytest.approx(2 / 3)
+    # Half overlap: IoU 5x10 / (150) = 1/3.
+    assert al.image_mean_iou([_box(5, 0, 15, 10)], truth[:1]) == pytest.approx(1 / 3)
+    assert al.image_mean_iou([], []) == 1.0
+    assert al.image_mean_iou([], truth) == 0.0
+
+
+def test_image_mean_iou_averages_over_the_classes_of_either_side():
+    truth = [_box(0, 0, 10, 10, 0), _box(20, 20, 30, 30, 1)]
+    predicted = [_box(0, 0, 10, 10, 0), _box(20, 20, 30, 30, 0)]  # the second with the wrong class
+    # Class 0: one match of IoU 1 and a spurious box, 1/2; class 1: missed, 0.
+    assert al.image_mean_iou(predicted, truth) == pytest.approx(0.25)
+
+
+def test_matching_is_one_to_one():
+    truth = [_box(0, 0, 10, 10)]
+    assert al.image_mean_iou([_box(0, 0, 10, 10), _box(0, 0, 10, 10)], truth) == 0.5
+
+
+def _detection(score: float) -> Detection:
+    return Detection(0, score, 0.1, 0.1, 0.5, 0.5)
+
+
+def test_image_confidence_is_that_of_its_least_decided_detection():
+    assert al.image_confidence([], 0.5) == 1.0
+    assert al.image_confidence([_detection(0.9)], 0.5) == pytest.approx(0.8)
+    assert al.image_confidence([_detection(0.9), _detection(0.55)], 0.5) == pytest.approx(0.1)
+    assert al.image_confidence([_detection(0.9), _detection(0.2)], 0.5) == pytest.approx(0.6)
+    # Relative to the cutoff: with a low one, 0.82 is decidedly a box (0.8) and 0.01 decidedly none (0.9).
+    assert al.image_confidence([_detection(0.82), _detection(0.01)], 0.1) == pytest.approx(0.8)
+
+
+def test_label_keeps_the_detections_at_or_above_the_cutoff_best_first():
+    kept = al.kept_detections([_detection(0.6), _detection(0.3), _detection(0.9)], 0.3)
+    assert [d.score for d in kept] == [0.9, 0.6, 0.3]
+
+
+def _located(score: float, x0: float) -> Detection:
+    return Detection(0, score, x0, 0.0, x0 + 0.2, 0.2)
+
+
+def test_calibration_picks_the_cutoff_that_lets_the_machine_label_the_most_validation_images():
+    truth = [(0, (0.0, 0.0, 0.2, 0.2))]
+    # Five images whose bird is found, with a low score (0.45), five where a box is far from it (0.2).
+    good = [([_located(0.45, 0.0)], truth)] * 5
+    bad = [([_located(0.2, 0.7)], truth)] * 5
+    calibration = al.calibrate(good + bad)
+    # A cutoff of 0.5 keeps no box at all; a lower one keeps the good boxes, and the good images come first.
+    assert calibration.box_cutoff < 0.45
+    assert calibration.threshold.validation_images == 5
+    assert calibration.threshold.expected_mean_iou == 1.0
+    assert calibration.qualities == (1.0,) * 5 + (0.0,) * 5
+    nothing = al.calibrate(bad)
+    assert nothing.threshold.confidence is None
+
+
+def test_threshold_is_the_lowest_confidence_whose_images_reach_the_required_mean_iou():
+    confidences = [0.99, 0.95, 0.9, 0.85, 0.8, 0.7, 0.6, 0.55]
+    qualities = [0.9, 0.8, 0.7, 0.7, 0.6, 0.3, 0.2, 0.0]
+    threshold = al.choose_threshold(confidences, qualities)
+    # Down to 0.7 the mean is (0.9 + 0.8 + 0.7 + 0.7 + 0.6 + 0.3) / 6 = 0.667; with 0.6 it is 0.6 exactly.
+    assert threshold.confidence == 0.6
+    assert threshold.validation_images == 7
+    assert threshold.expected_mean_iou == pytest.approx(4.2 / 7)
+    assert al.choose_threshold(confidences, qualities, required=0.7).confidence == 0.8
+
+
+def test_threshold_takes_or_leaves_images_of_equal_confidence_together():
+    confidences = [0.9, 0.9, 0.9, 0.9, 0.9, 0.8, 0.8]
+    qualities = [0.7, 0.7, 0.7, 0.7, 0.7, 1.0, 0.0]
+    # Taking one of the 0.8 images would keep the mean above 0.6, both bring it to 0.642: still above.
+    assert al.choose_threshold(confidences, qualities).confidence == 0.8
+    low = [0.7, 0.7, 0.7, 0.7, 0.7, 0.6, 0.0]
+    # (3.5 + 0.6) / 6 = 0.683 would pass, but the 0.8 pair together gives 4.1 / 7 = 0.586.
+    assert al.choose_threshold(confidences, low).confidence == 0.9
+
+
+def test_no_threshold_when_too_few_images_or_too_little_quality():
+    assert al.choose_threshold([0.9] * 4, [1.0] * 4).confidence is None  # under MIN_THRESHOLD_SUPPORT
+    none = al.choose_threshold([0.9, 0.8, 0.7, 0.6, 0.5, 0.4], [0.5] * 6)
+    assert (none.confidence, none.expected_mean_iou, none.validation_images) == (None, None, 0)
+    with pytest.raises(ValueError, match="3 confidences but 2 qualities"):
+        al.choose_threshold([0.1, 0.2, 0.3], [0.1, 0.2])
+
+
+def test_auto_labeled_objects_are_those_at_or_above_the_threshold():
+    threshold = al.Threshold(0.8, 0.7, 10)
+    assert al.auto_labeled({4: 0.8, 2: 0.95, 7: 0.79}, threshold) == [2, 4]
+    assert al.auto_labeled({4: 0.99}, al.Threshold(None, None, 0)) == []
+
+
+def test_humans_get_the_least_confident_objects_first():
+    confidences = {1: 0.9, 2: 0.6, 3: 0.7, 4: 0.6}
+    # Object 5 has no prediction at all: humans take it first; ties keep the given (random) order.
+    assert al.next_for_humans([1, 4, 2, 3, 5], confidences, 3) == [5, 4, 2]
+
+
+def test_resource_names_derive_from_the_job_name_and_fit_sagemaker_names():
+    assert resource_name("birds", "train", 4, 1) == "birds-al-train-4"
+    assert resource_name("birds", "model", 4, 2) == "birds-al-model-4-r2"
+    long_name = "a" * 63
+    name = resource_name(long_name, "infer99", 9999, 9999)
+    assert len(name) == MAX_NAME_LENGTH
+    assert name.startswith(name_stem(long_name)) and name.endswith("-al-infer99-9999-r9999")
+    assert name_stem(long_name) != name_stem("a" * 62 + "b")  # the hash tells long names apart
+
+
+def test_run_number_of_a_resource_name():
+    assert run_of("birds-al-train-4") == 1
+    assert run_of("birds-al-infer-12-r3") == 3
+
+
+def test_a_job_recognises_its_own_resources_only():
+    assert is_resource_of("birds", "birds-al-train-4")
+    assert is_resource_of("birds", "Birds-al-infer2-12-r3")
+    assert not is_resource_of("birds", "birds-al-x-al-train-4")  # the job "birds-al-x"'s
+    assert is_resource_of("birds-al-x", "birds-al-x-al-train-4")
+    assert not is_resource_of("birds", "birds-al-train-4-extra")
+
+
+def test_epochs_keep_the_images_seen_per_training_about_even():
+    assert epochs_for(200) == 30
+    assert epochs_for(600) == 10
+    assert epochs_for(5000) == 10  # at least
+    assert epochs_for(20) == 60  # at most
