@@ -9,7 +9,7 @@ export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 
-.PHONY: install lint format test unit bench airflow-db dags-report clean demo local-aws-up local-aws-down local-aws-status seed
+.PHONY: install lint format test unit bench airflow-db dags-report clean demo demo-full local-aws-up local-aws-down local-aws-status seed
 
 install: $(VENV)/.installed
 
@@ -53,6 +53,12 @@ demo: airflow-db
 	$(BIN)/python -m local_aws up
 	$(BIN)/python -m local_aws seed
 	$(BIN)/python scripts/demo.py
+
+# The reference's full demo: 1,000 images with automated labeling.
+demo-full: airflow-db
+	$(BIN)/python -m local_aws up
+	$(BIN)/python -m local_aws seed
+	$(BIN)/python scripts/demo.py --images 1000 --auto-labeling
 
 local-aws-up: install
 	$(BIN)/python -m local_aws up
