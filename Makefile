@@ -11,13 +11,18 @@ export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 
 .PHONY: install lint format test unit bench airflow-db dags-report clean demo demo-full local-aws-up local-aws-down local-aws-status seed
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed chromium
 
 $(VENV)/.installed: requirements.txt requirements-local-aws.txt requirements-dev.txt constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt -r requirements-local-aws.txt -r requirements-dev.txt -c constraints.txt
 	touch $@
+
+# The UI test's browser, driven by Playwright: Debian's chromium, installed once (Playwright downloads none).
+.PHONY: chromium
+chromium:
+	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium > /dev/null; }
 
 lint: install
 	$(BIN)/ruff check .

@@ -63,6 +63,10 @@ TRAIN_DOC = (
 DEPLOY_DOC = """Create the model, run a batch transform on held-out images, serve a real-time endpoint,
 invoke it, and delete the endpoint and its config again, even when a task in between fails."""
 
+# Params that may stay empty must allow null: the UI's trigger form takes an empty field whose type does
+# not allow null as missing and will not submit.
+OPTIONAL_STRING = ["null", "string"]
+
 PARAMS = {
     "class_name": Param(
         "Bird", type="string", minLength=1, description="Open Images class to label: display name or MID."
@@ -116,7 +120,7 @@ PARAMS = {
     ),
     "role_arn": Param(
         "",
-        type="string",
+        type=OPTIONAL_STRING,
         description=(
             "IAM role SageMaker assumes (S3 read/write on the bucket). "
             "Empty: the Airflow Variable ground_truth_role_arn."
@@ -124,7 +128,7 @@ PARAMS = {
     ),
     "workteam_arn": Param(
         "",
-        type="string",
+        type=OPTIONAL_STRING,
         description="Private workteam ARN. Empty: the public crowd (Mechanical Turk), paid per task.",
     ),
     "task_price_usd": Param(
@@ -188,7 +192,7 @@ PARAMS = {
     "split_seed": Param(0, type="integer", description="Seed of the 80/20 train/validation split."),
     "alert_topic_arn": Param(
         "",
-        type="string",
+        type=OPTIONAL_STRING,
         description=(
             "SNS topic for failure alerts. Empty: the Variable ground_truth_alert_topic_arn; "
             "neither set: no alert."
