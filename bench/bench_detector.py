@@ -1,9 +1,10 @@
 """Quality and cost of the local object-detection algorithm with its CPU-friendly settings.
 
-The local stack trains ``base_network=mobilenet-v3`` (SSDlite) when a job asks for it, with the defaults it
-documents for CPUs. This bench trains it as a training job would (``run_training``: the same hyperparameter
-checks, image decoding, epochs, best-epoch choice and ``model.tar.gz``), without S3: the images are held in
-memory and the manifests are written in the Ground Truth output format, one class (``Bird``).
+The local stack trains its CPU network ``base_network=tiny-vgg`` (a small VGG-style SSD, from scratch) when
+a job asks for it, with the defaults it documents for CPUs (``CPU_FRIENDLY_DEFAULTS``). This bench trains it
+as a training job would (``run_training``: the same hyperparameter checks, image decoding, epochs, best-epoch
+choice and ``model.tar.gz``), without S3: the images are held in memory and the manifests are written in the
+Ground Truth output format, one class (``Bird``).
 
 Data: the seeded synthetic Open Images (seed 0), images with a Bird or a bird species in file order; the
 first ``--train`` (default 800) train, the next ``--validation`` (100) are the validation channel (the
@@ -48,7 +49,7 @@ from local_aws.groundtruth.consolidation import consolidate  # noqa: E402
 from local_aws.groundtruth.crowd import Crowd, Target, targets_of  # noqa: E402
 from local_aws.object_detection import Predictor, run_training  # noqa: E402
 from local_aws.object_detection.evaluation import Detections, ImageBoxes, mean_average_precision  # noqa: E402
-from local_aws.object_detection.hyperparameters import CPU_FRIENDLY_DEFAULTS  # noqa: E402
+from local_aws.object_detection.hyperparameters import CPU_BASE_NETWORK, CPU_FRIENDLY_DEFAULTS  # noqa: E402
 from local_aws.synthetic_open_images import (  # noqa: E402
     MIDS,
     GeneratedImage,
@@ -186,8 +187,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     hyperparameters = {
         "num_classes": "1",
         "num_training_samples": str(len(train)),
-        "base_network": "mobilenet-v3",
-        "use_pretrained_model": "0",
+        "base_network": CPU_BASE_NETWORK,
     }
     if args.epochs is not None:
         hyperparameters["epochs"] = str(args.epochs)

@@ -2,8 +2,9 @@
 
 ``run_training`` is one training job (hyperparameters, AugmentedManifestFile channels and an image reader
 in; log lines and ``model.tar.gz`` out); ``Predictor`` serves a ``model.tar.gz`` with AWS's response format.
-Base networks are AWS's ``vgg-16`` and ``resnet-50`` and, as a local extension for CPUs, ``mobilenet-v3``
-(SSDlite), which alone accepts an ``image_shape`` under 300 and has CPU-friendly defaults.
+Base networks are AWS's ``vgg-16`` and ``resnet-50`` and, as local extensions for CPUs, ``tiny-vgg`` (the CPU
+network: a small VGG-style SSD trained from scratch with a warm-up and cosine learning rate) and
+``mobilenet-v3`` (SSDlite), which alone accept an ``image_shape`` under 300 and have CPU-friendly defaults.
 """
 
 from local_aws.object_detection.errors import (

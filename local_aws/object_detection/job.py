@@ -31,6 +31,7 @@ from local_aws.object_detection.models import (
     build_detector,
     cached_pretrained_weights,
     checkpoints_dir,
+    has_pretrained_weights,
     load_backbone_weights,
     pick_device,
     pretrained_weight_files,
@@ -173,6 +174,12 @@ def _model(write: AlgorithmLog, hp: Hyperparameters) -> tuple[torch.nn.Module, M
     weights_path = None
     if not hp.use_pretrained_model:
         write(f"use_pretrained_model=0: training base network {hp.base_network} from scratch")
+    elif not has_pretrained_weights(hp.base_network):
+        write(
+            f"use_pretrained_model=1, but base network {hp.base_network} is a local network without "
+            "pretrained weights: training from scratch",
+            level="WARNING",
+        )
     else:
         weights_path = cached_pretrained_weights(hp.base_network)
         if weights_path is None:

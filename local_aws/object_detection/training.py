@@ -2,6 +2,10 @@
 
 As AWS's algorithm does: the learning rate is multiplied by ``lr_scheduler_factor`` at each epoch of
 ``lr_scheduler_step``, counted in iterations of ``ceil(num_training_samples / mini_batch_size)`` per epoch;
+for the local CPU network tiny-vgg, which trains from scratch, the learning rate first warms up linearly from
+1/25 of ``learning_rate`` over 15% of the iterations, then follows the steps or, when ``lr_scheduler_step``
+is empty (its default), a cosine from ``learning_rate`` down to 0 at the last iteration (a one-cycle
+schedule, which learns several times faster from scratch than a constant rate);
 the model kept is the one of the best validation mAP (the later epoch on a tie); early stopping (when on)
 ends training once ``early_stopping_patience`` epochs in a row, after ``early_stopping_min_epochs``, have
 not improved the best mAP by more than ``early_stopping_tolerance`` of it. Images are flipped left-right at
@@ -23,10 +27,12 @@ from torchvision.models.detection.ssd import SSD
 
 from local_aws.object_detection.errors import ClientInputError
 from local_aws.object_detection.evaluation import Detections, ImageBoxes, mean_average_precision
-from local_aws.object_detection.hyperparameters import Hyperparameters
+from local_aws.object_detection.hyperparameters import CPU_BASE_NETWORK, Hyperparameters
 
 SEED = 0
 EVALUATION_BATCH = 32
+WARM_UP_SHARE = 0.15  # of the iterations, for tiny-vgg
+WARM_UP_START = 1 / 25  # of learning_rate
 
 
 @dataclass(frozen=True)
@@ -90,7 +96,17 @@ def freeze_layers(model: SSD, hp: Hyperparameters) -> tuple[int, int]:
 def learning_rate_at(iteration: int, hp: Hyperparameters) -> float:
     per_epoch = math.ceil(hp.num_training_samples / hp.mini_batch_size)
     steps = sum(iteration >= epoch * per_epoch for epoch in hp.lr_scheduler_step)
-    return hp.learning_rate * hp.lr_scheduler_factor**steps
+    stepped = hp.learning_rate * hp.lr_scheduler_factor**steps
+    if hp.base_network != CPU_BASE_NETWORK:
+        return stepped
+    total = hp.epochs * per_epoch
+    warm_up = max(1, round(WARM_UP_SHARE * total))
+    if iteration < warm_up:
+        return hp.learning_rate * (WARM_UP_START + (1 - WARM_UP_START) * iteration / warm_up)
+    if hp.lr_scheduler_step:
+        return stepped
+    progress = min(1.0, (iteration - warm_up) / max(1, total - 1 - warm_up))
+    return hp.learning_rate * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def predict_boxes(model: SSD, images: Tensor, device: torch.device) -> list[Detections]:

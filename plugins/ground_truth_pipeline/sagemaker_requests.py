@@ -371,13 +371,15 @@ OBJECT_DETECTION_HYPERPARAMETERS: Mapping[str, _ValidValues] = MappingProxyType(
     }
 )
 
-# The local stack's extension of the algorithm: an SSDlite network that trains on a CPU at small shapes.
-LOCAL_STACK_BASE_NETWORK = "mobilenet-v3"
+# The local stack's extension of the algorithm: networks that train on a CPU at small shapes, its CPU network
+# (a small VGG-style SSD) first, then an SSDlite on MobileNetV3.
+LOCAL_STACK_BASE_NETWORK = "tiny-vgg"
+LOCAL_STACK_BASE_NETWORKS = (LOCAL_STACK_BASE_NETWORK, "mobilenet-v3")
 LOCAL_STACK_MIN_IMAGE_SHAPE = 64
 LOCAL_STACK_HYPERPARAMETERS: Mapping[str, _ValidValues] = MappingProxyType(
     {
         **OBJECT_DETECTION_HYPERPARAMETERS,
-        "base_network": _one_of("vgg-16", "resnet-50", LOCAL_STACK_BASE_NETWORK),
+        "base_network": _one_of("vgg-16", "resnet-50", *LOCAL_STACK_BASE_NETWORKS),
         "image_shape": _integer_at_least(LOCAL_STACK_MIN_IMAGE_SHAPE),
     }
 )
@@ -425,8 +427,8 @@ def object_detection_hyperparameters(
 
     ``num_classes`` and ``num_training_samples`` always come from the arguments; an override may repeat them
     but not contradict them. Every value is checked against the algorithm's documented valid values, or,
-    with ``local_stack``, against the local stack's (which adds ``base_network=mobilenet-v3``, from
-    ``image_shape`` 64).
+    with ``local_stack``, against the local stack's (which adds ``base_network`` tiny-vgg and mobilenet-v3,
+    from ``image_shape`` 64).
     """
     _require_int("num_training_samples", num_training_samples, 1)
     _require_int("num_classes", num_classes, 1)
@@ -454,20 +456,20 @@ def object_detection_hyperparameters(
         valid = rules[name]
         if not valid.accepts(rendered):
             extension = (
-                f"; base_network={LOCAL_STACK_BASE_NETWORK} is an extension of the local stack only"
-                if name == "base_network" and rendered == LOCAL_STACK_BASE_NETWORK
+                f"; base_network={rendered} is an extension of the local stack only"
+                if name == "base_network" and rendered in LOCAL_STACK_BASE_NETWORKS
                 else ""
             )
             raise ValueError(
                 f"hyperparameter {name}={rendered!r} is invalid: it must be {valid.description}{extension}"
             )
-    if local_stack and merged["base_network"] != LOCAL_STACK_BASE_NETWORK:
+    if local_stack and merged["base_network"] not in LOCAL_STACK_BASE_NETWORKS:
         image_shape = OBJECT_DETECTION_HYPERPARAMETERS["image_shape"]
         if not image_shape.accepts(merged["image_shape"]):
             raise ValueError(
                 f"hyperparameter image_shape={merged['image_shape']!r} is invalid for "
                 f"base_network={merged['base_network']}: it must be {image_shape.description}; smaller "
-                f"shapes are for base_network={LOCAL_STACK_BASE_NETWORK}"
+                f"shapes are for base_network {' and '.join(LOCAL_STACK_BASE_NETWORKS)}"
             )
     return merged
 

@@ -4,6 +4,7 @@ its log lines and artifact, serving, stopping, pretrained weights and the valida
 from __future__ import annotations
 
 import io
+import itertools
 import math
 import re
 import tarfile
@@ -37,7 +38,9 @@ from local_aws.object_detection.evaluation import (
 )
 from local_aws.object_detection.hyperparameters import (
     AWS_DEFAULTS,
+    CPU_BASE_NETWORK,
     CPU_FRIENDLY_DEFAULTS,
+    MOBILENET_DEFAULTS,
     RULES,
     parse_hyperparameters,
 )
@@ -50,7 +53,7 @@ BIRDS = {MIDS[name] for name in classes_under("Bird")}
 TINY_JOB = {
     "num_classes": "1",
     "num_training_samples": "30",
-    "base_network": "mobilenet-v3",
+    "base_network": CPU_BASE_NETWORK,
     "image_shape": "128",
     "epochs": "2",
     "mini_batch_size": "8",
@@ -233,10 +236,26 @@ def test_defaults_are_aws_s_and_the_cpu_network_has_its_own() -> None:
     assert aws.use_pretrained_model and aws.optimizer == "sgd" and aws.lr_scheduler_step == ()
     assert aws.max_boxes_per_image == 69  # label_width 350: 2 header values and 5 per box
     assert dict(aws.final_configuration) == {**AWS_DEFAULTS, **required}
-    cpu = parse_hyperparameters({**required, "base_network": "mobilenet-v3"})
+    cpu = parse_hyperparameters({**required, "base_network": "tiny-vgg"})
     assert cpu.image_shape == int(CPU_FRIENDLY_DEFAULTS["image_shape"])
     assert cpu.final_configuration["epochs"] == CPU_FRIENDLY_DEFAULTS["epochs"]
+    assert not cpu.use_pretrained_model and cpu.lr_scheduler_step == ()
     assert set(cpu.final_configuration) == set(RULES)
+    mobilenet = parse_hyperparameters({**required, "base_network": "mobilenet-v3", "epochs": "20"})
+    assert mobilenet.mini_batch_size == int(MOBILENET_DEFAULTS["mini_batch_size"])
+    assert mobilenet.use_pretrained_model and mobilenet.lr_scheduler_step == (15, 18)
+
+
+def test_the_cpu_network_has_no_pretrained_weights_and_says_so(
+    data: tuple[Dataset, Dataset], tmp_path: Path
+) -> None:
+    log = Log()
+    should_stop = iter([False] * 4 + [True] * 10).__next__
+    train(data, tmp_path, log, should_stop=should_stop, use_pretrained_model="1")
+    (line,) = log.having("use_pretrained_model=1")
+    assert " WARNING " in line and line.endswith(
+        "tiny-vgg is a local network without pretrained weights: training from scratch"
+    )
 
 
 def test_the_pipeline_s_hyperparameters_are_accepted() -> None:
@@ -255,6 +274,7 @@ def test_learning_rate_steps_count_epochs_of_num_training_samples() -> None:
     hp = parse_hyperparameters(
         {
             **TINY_JOB,
+            "base_network": "mobilenet-v3",
             "num_training_samples": "10",
             "mini_batch_size": "5",
             "lr_scheduler_step": "2,4",
@@ -263,6 +283,20 @@ def test_learning_rate_steps_count_epochs_of_num_training_samples() -> None:
         }
     )
     assert [learning_rate_at(i, hp) for i in (0, 3, 4, 7, 8, 100)] == [0.1, 0.1, 0.05, 0.05, 0.025, 0.025]
+
+
+def test_the_cpu_network_warms_up_then_follows_a_cosine_or_the_steps() -> None:
+    job = {**TINY_JOB, "num_training_samples": "100", "mini_batch_size": "10", "epochs": "4"}
+    hp = parse_hyperparameters({**job, "learning_rate": "0.01"})  # 40 iterations, 6 of warm-up
+    rates = [learning_rate_at(i, hp) for i in range(40)]
+    assert rates[0] == pytest.approx(0.01 / 25)
+    assert all(a < b for a, b in itertools.pairwise(rates[:7]))
+    assert rates[6] == pytest.approx(0.01)
+    assert all(a > b for a, b in itertools.pairwise(rates[6:]))
+    assert rates[23] == pytest.approx(0.005, rel=0.1) and rates[39] == pytest.approx(0.0, abs=1e-12)
+    stepped = parse_hyperparameters({**job, "learning_rate": "0.01", "lr_scheduler_step": "2"})
+    rates = [learning_rate_at(i, stepped) for i in (6, 19, 20, 39)]
+    assert rates == pytest.approx([0.01, 0.01, 0.001, 0.001])
 
 
 def test_early_stopping_waits_for_min_epochs_and_patience() -> None:
@@ -399,9 +433,12 @@ def test_training_writes_the_artifact_and_aws_s_log_lines(trained: tuple[Trainin
 
 
 def test_pretrained_weights_missing_from_the_cache_are_said_plainly(
-    trained: tuple[TrainingResult, Log],
+    trained: tuple[TrainingResult, Log], data: tuple[Dataset, Dataset], tmp_path: Path
 ) -> None:
-    (line,) = trained[1].having("use_pretrained_model=1")
+    assert trained[1].having("use_pretrained_model=0: training base network tiny-vgg from scratch")
+    log = Log()
+    train(data, tmp_path, log, base_network="mobilenet-v3", image_shape="64", epochs="1")
+    (line,) = log.having("use_pretrained_model=1")
     assert "not in the local cache" in line and line.endswith("training from scratch")
     assert pretrained_weight_files("mobilenet-v3")[0] in line
 
@@ -414,13 +451,14 @@ def test_pretrained_weights_in_the_cache_are_used(
     torch.manual_seed(1)
     torch.save(torchvision.models.mobilenet_v3_large().state_dict(), weights)
     log = Log()
-    result = train(data, tmp_path, log, epochs="1", use_pretrained_model="1")
+    mobilenet = {"base_network": "mobilenet-v3", "epochs": "1"}
+    result = train(data, tmp_path, log, **mobilenet, use_pretrained_model="1")
     (line,) = log.having("use_pretrained_model=1")
     assert line.endswith(f"base network mobilenet-v3 starts from {weights}")
     predictor = Predictor.from_artifact(result.model_tar_path)
     assert predictor.spec.pretrained_backbone  # the full tail, as ImageNet weights need
     no_weights = Log()
-    train(data, tmp_path / "scratch", no_weights, epochs="1", use_pretrained_model="0")
+    train(data, tmp_path / "scratch", no_weights, **mobilenet, use_pretrained_model="0")
     assert no_weights.having("use_pretrained_model=0: training base network mobilenet-v3 from scratch")
 
 
@@ -469,7 +507,7 @@ def test_the_artifact_round_trips_and_predicts_aws_s_json(
     with tarfile.open(path) as archive:
         assert sorted(archive.getnames()) == ["hyperparams.json", "model_algo-1-spec.json", "model_algo-1.pt"]
     predictor = Predictor.from_artifact(path.read_bytes())
-    assert predictor.spec == ModelSpec("mobilenet-v3", 1, 128, 0.45, pretrained_backbone=False)
+    assert predictor.spec == ModelSpec("tiny-vgg", 1, 128, 0.45, pretrained_backbone=False)
     jpeg = data[1].images[data[1].lines[0]["source-ref"]]
     png = io.BytesIO()
     Image.open(io.BytesIO(jpeg)).convert("L").save(png, format="PNG")  # grayscale, another format

@@ -583,11 +583,12 @@ def test_endpoint_operator_passes_our_requests_to_the_hook(monkeypatch):
 
 
 def test_the_local_stack_s_cpu_network_is_refused_for_aws_and_admitted_for_the_stack():
-    cpu = {"base_network": "mobilenet-v3", "image_shape": 128}
-    with pytest.raises(ValueError, match=r"base_network='mobilenet-v3' is invalid: .*local stack only"):
-        training(hyperparameters=cpu)
-    hyperparameters = training(hyperparameters=cpu, local_stack=True)["HyperParameters"]
-    assert (hyperparameters["base_network"], hyperparameters["image_shape"]) == ("mobilenet-v3", "128")
+    for network in ("tiny-vgg", "mobilenet-v3"):
+        cpu = {"base_network": network, "image_shape": 128}
+        with pytest.raises(ValueError, match=rf"base_network='{network}' is invalid: .*local stack only"):
+            training(hyperparameters=cpu)
+        hyperparameters = training(hyperparameters=cpu, local_stack=True)["HyperParameters"]
+        assert (hyperparameters["base_network"], hyperparameters["image_shape"]) == (network, "128")
     with pytest.raises(ValueError, match=r"image_shape='63' is invalid: it must be an integer >= 64"):
         training(hyperparameters={**cpu, "image_shape": 63}, local_stack=True)
 
