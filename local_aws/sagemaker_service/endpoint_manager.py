@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from botocore.exceptions import BotoCoreError, ClientError
 
 from local_aws.config import REPO_ROOT, LocalAwsConfig
 from local_aws.sagemaker_service.endpoints import DEPLOYING_STATUSES, Endpoint, EndpointStore, VariantSpec
@@ -46,6 +47,8 @@ LOG_GROUP_PREFIX = "/aws/sagemaker/Endpoints/"
 DEFAULT_STARTUP_TIMEOUT_S = 300.0
 _PING_INTERVAL_S = 0.1
 _PING_TIMEOUT_S = 2.0
+# How long a deployment waits for S3 to answer at all (connection refused, 5xx) before it fails.
+_S3_UNAVAILABLE_WAIT_S = 60.0
 _TERMINATE_WAIT_S = 5.0
 _TAIL_LINES = 20
 
@@ -342,16 +345,24 @@ class EndpointManager:
         return server
 
     def _download(self, variant: VariantSpec, target: Path) -> Path:
+        """The model data, waiting out an S3 that is not answering yet (the stack starting with it)."""
         bucket, _, key = variant.model_data_url.removeprefix("s3://").partition("/")
-        try:
-            self._s3.download_file(bucket, key, str(target))
-        except Exception as error:
-            raise DeploymentFailed(
-                f"Failed to download model data (bucket: {bucket}, key: {key}) for production variant"
-                f" {variant.variant_name}: {error}. Please ensure that there is an object located at the URL"
-                " and that the role passed to CreateModel has permissions to download the model."
-            ) from None
-        return target
+        deadline = time.monotonic() + _S3_UNAVAILABLE_WAIT_S
+        while True:
+            try:
+                self._s3.download_file(bucket, key, str(target))
+                return target
+            except Exception as error:
+                if _s3_unavailable(error) and time.monotonic() < deadline:
+                    time.sleep(1.0)
+                    continue
+                failure = error
+                break
+        raise DeploymentFailed(
+            f"Failed to download model data (bucket: {bucket}, key: {key}) for production variant"
+            f" {variant.variant_name}: {failure}. Please ensure that there is an object located at the URL"
+            " and that the role passed to CreateModel has permissions to download the model."
+        ) from None
 
     def _launch(
         self, name: str, variant: VariantSpec, instance_id: str, directory: Path, model_data: Path
@@ -433,6 +444,13 @@ class EndpointManager:
                 if time.monotonic() > deadline:
                     raise _ping_failure(variant, f" within {timeout:g} seconds")
                 time.sleep(_PING_INTERVAL_S)
+
+
+def _s3_unavailable(error: Exception) -> bool:
+    """Whether ``error`` says S3 is not answering (yet), rather than that the object cannot be had."""
+    if isinstance(error, ClientError):
+        return int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)) >= 500
+    return isinstance(error, BotoCoreError)
 
 
 def _ping_failure(variant: VariantSpec, detail: str) -> DeploymentFailed:

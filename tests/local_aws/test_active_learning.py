@@ -182,7 +182,7 @@ def test_a_job_recognises_its_own_resources_only():
 
 
 def test_epochs_keep_the_images_seen_per_training_about_even():
-    assert epochs_for(200) == 30
-    assert epochs_for(600) == 10
-    assert epochs_for(5000) == 10  # at least
-    assert epochs_for(20) == 60  # at most
+    assert epochs_for(800) == 32
+    assert epochs_for(600) == 43
+    assert epochs_for(5000) == 30  # at least
+    assert epochs_for(200) == 60  # at most
