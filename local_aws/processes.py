@@ -346,7 +346,8 @@ def stop(record: ProcessRecord, timeout: float) -> bool:
 def start_services(
     host: str, specs: Sequence[ServiceSpec], timeout: float, report: Callable[[str], None]
 ) -> None:
-    """Start every service of ``specs`` that does not already run, and wait until each answers."""
+    """Start every service of ``specs`` that does not already run, in order, each answering before the next
+    starts: the SageMaker service resumes jobs and endpoints at its start, and they read S3 at once."""
     pending: list[ServiceSpec] = []
     for spec in specs:
         record = running_record(spec)
@@ -361,8 +362,8 @@ def start_services(
     started: list[tuple[ServiceSpec, ProcessRecord]] = []
     try:
         for spec in pending:
-            started.append((spec, launch(spec)))
-        for spec, record in started:
+            record = launch(spec)
+            started.append((spec, record))
             wait_until_answering(spec, record, timeout)
             report(f"{spec.description}: started (pid {record.pid}) at {spec.endpoint}")
     except BaseException:
