@@ -41,7 +41,7 @@ from local_aws.groundtruth.errors import LabelingJobFailed
 from local_aws.groundtruth.inputs import ManifestLine
 from local_aws.groundtruth.output_tree import OutputTree, labeled_content
 from local_aws.groundtruth.request_checks import LabelingJobSpec
-from local_aws.groundtruth.s3_objects import split_s3_uri, write_json, write_lines
+from local_aws.s3_objects import split_s3_uri, write_json, write_lines
 
 READ_THREADS = 8
 # The training job's validation channel (the algorithm's per-epoch mAP and best epoch) is at most this many

@@ -42,7 +42,7 @@ from local_aws.groundtruth.auto_labeling import JobStopped, TrainedModel
 from local_aws.groundtruth.errors import LabelingJobFailed
 from local_aws.groundtruth.output_tree import OutputTree
 from local_aws.groundtruth.request_checks import LabelingJobSpec
-from local_aws.groundtruth.s3_objects import split_s3_uri, write_json, write_lines
+from local_aws.s3_objects import split_s3_uri, write_json, write_lines
 
 MAX_NAME_LENGTH = 63
 POLL_INTERVAL_S = 1.0

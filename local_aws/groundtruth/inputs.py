@@ -12,7 +12,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from local_aws.groundtruth.errors import LabelingJobFailed
-from local_aws.groundtruth.s3_objects import read_object, split_s3_uri
+from local_aws.s3_objects import read_object, split_s3_uri
 
 MAX_LABEL_CATEGORIES = 10
 

@@ -48,9 +48,9 @@ from local_aws.groundtruth.output_tree import (
     worker_answer,
 )
 from local_aws.groundtruth.request_checks import LabelingJobSpec, labeling_job_spec
-from local_aws.groundtruth.s3_objects import delete_prefix, read_object, split_s3_uri, write_json, write_lines
 from local_aws.groundtruth.templates import BOUNDING_BOX_TAG, TaskRenderer, bounding_box_element
 from local_aws.reference_index import ReferenceIndex, content_key
+from local_aws.s3_objects import delete_prefix, read_object, split_s3_uri, write_json, write_lines
 
 PROBE_BATCH_SIZE = 10
 THREADS = 4

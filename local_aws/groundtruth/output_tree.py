@@ -31,7 +31,7 @@ from typing import Any
 
 from local_aws.groundtruth.consolidation import ConsolidatedBox
 from local_aws.groundtruth.crowd import WorkerAnswer
-from local_aws.groundtruth.s3_objects import split_s3_uri
+from local_aws.s3_objects import split_s3_uri
 
 FILE_TIME_FORMAT = "%Y-%m-%d_%H:%M:%S"
 CREATION_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"

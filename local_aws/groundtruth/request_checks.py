@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from local_aws.config import LocalAwsConfig
-from local_aws.groundtruth.s3_objects import split_s3_uri
+from local_aws.s3_objects import split_s3_uri
 
 PUBLIC_WORKTEAM_ACCOUNT = "394669845002"
 # The account of Ground Truth's labeling algorithms in every region (botocore's SageMaker service model).

@@ -37,6 +37,7 @@ import httpx
 from botocore.exceptions import BotoCoreError, ClientError
 
 from local_aws.config import REPO_ROOT, LocalAwsConfig
+from local_aws.sagemaker_service.background import ReconcileLoop
 from local_aws.sagemaker_service.endpoints import DEPLOYING_STATUSES, Endpoint, EndpointStore, VariantSpec
 from local_aws.sagemaker_service.log_store import LogStore
 from local_aws.sagemaker_service.store import StateDb
@@ -166,11 +167,9 @@ class EndpointManager:
     _serving: dict[str, Deployment] = field(default_factory=dict, init=False)
     _deploying: dict[str, threading.Thread] = field(default_factory=dict, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
-    _wake: threading.Event = field(default_factory=threading.Event, init=False)
-    _stopping: threading.Event = field(default_factory=threading.Event, init=False)
-    _thread: threading.Thread | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
+        self._loop = ReconcileLoop("endpoint manager", self.tick, self.poll_interval_s)
         self._db = StateDb(self.db_path)
         self.store = EndpointStore(self._db, self.config)
         self.logs = LogStore(self._db)
@@ -183,18 +182,14 @@ class EndpointManager:
     def start(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)  # model data of processes that no longer run
         self._s3 = self.config.boto3_client("s3")
-        self._thread = threading.Thread(target=self._loop, name="endpoint-manager", daemon=True)
-        self._thread.start()
+        self._loop.start()
 
     def notify(self) -> None:
-        self._wake.set()
+        self._loop.notify()
 
     def stop(self) -> None:
         """Stop every model server; InService endpoints are deployed again when the service starts again."""
-        self._stopping.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join()
+        self._loop.stop()
         for thread in list(self._deploying.values()):
             thread.join()
         with self._lock:
@@ -206,15 +201,6 @@ class EndpointManager:
     def serving(self, name: str) -> Deployment | None:
         return self._serving.get(name.lower())
 
-    def _loop(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                self.tick()
-            except Exception:
-                log.exception("the endpoint manager failed a round; trying again")
-            self._wake.wait(self.poll_interval_s)
-            self._wake.clear()
-
     def tick(self) -> None:
         for key, thread in list(self._deploying.items()):
             if not thread.is_alive():
@@ -223,7 +209,7 @@ class EndpointManager:
         for key in set(self._serving) - set(endpoints):
             self._retire(key)
         for key, endpoint in endpoints.items():
-            if self._stopping.is_set():
+            if self._loop.stopping:
                 return
             if endpoint.status == "Deleting":
                 if key not in self._deploying:
@@ -278,7 +264,7 @@ class EndpointManager:
         thread.start()
 
     def _still_wanted(self, name: str, generation: int) -> bool:
-        if self._stopping.is_set():
+        if self._loop.stopping:
             return False
         endpoint = self.store.find(name)
         return endpoint is not None and endpoint.generation == generation and endpoint.status != "Deleting"

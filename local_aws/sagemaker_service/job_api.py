@@ -1,5 +1,10 @@
-"""What the operations of every kind of job share: the request echoed by ``Describe<Kind>Job`` and one
-page of a ``List<Kind>Jobs`` answer, filtered, sorted and paged as SageMaker's list operations do.
+"""What the operations of every kind of job share: ``JobApi``, the create, list and stop flow of a
+kind's four operations; the request echoed by ``Describe<Kind>Job``; and one page of a ``List<Kind>Jobs``
+answer, filtered, sorted and paged as SageMaker's list operations do.
+
+Creating a job checks that its name is free in any case, then the request (the kind's own checks and its
+engine's), and wakes the supervisor. Stopping a Stopping job does nothing; stopping an ended one is a
+ValidationException naming its status.
 
 Jobs sort by CreationTime unless asked otherwise, in the order each operation defaults to (Ascending for
 training and labeling jobs, Descending for transform jobs); a page holds 10 jobs unless ``MaxResults``
@@ -10,10 +15,13 @@ says otherwise; ``NameContains`` matches regardless of case; times filter strict
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
+from local_aws.config import LocalAwsConfig
 from local_aws.sagemaker_service.errors import ValidationError
-from local_aws.sagemaker_service.protocol import epoch_seconds, service_model
+from local_aws.sagemaker_service.job_runner import Engine, load_object
+from local_aws.sagemaker_service.job_table import RUNNABLE_STATUSES, JobT, JobTable
+from local_aws.sagemaker_service.protocol import Handler, epoch_seconds, service_model
 from local_aws.sagemaker_service.tokens import decode_token, encode_token
 
 DEFAULT_MAX_RESULTS = 10
@@ -85,3 +93,77 @@ def list_page(
     if len(selected) > len(page):
         next_token = encode_token({"sort": [sort_by, descending], "after": sort_key(page[-1])})
     return page, next_token
+
+
+class JobApi(Generic[JobT]):
+    """The four operations of one kind of job; subclasses create, describe and summarise its jobs."""
+
+    kind: ClassVar[str]  # "Training": CreateTrainingJob, TrainingJobName, TrainingJobArn...
+    summaries_key: ClassVar[str]  # the list answer's member
+    default_order: ClassVar[str] = "Ascending"
+    stoppable: ClassVar[str] = "an InProgress job"  # in the error for stopping an ended job
+
+    def __init__(
+        self,
+        store: JobTable[JobT],
+        config: LocalAwsConfig,
+        engine: Engine,
+        on_change: Callable[[], None],
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.engine = engine
+        self.on_change = on_change
+
+    def handlers(self) -> dict[str, Handler]:
+        return {
+            f"Create{self.kind}Job": self.create_job,
+            f"Describe{self.kind}Job": self.describe_job,
+            f"List{self.kind}Jobs": self.list_jobs,
+            f"Stop{self.kind}Job": self.stop_job,
+        }
+
+    def create_job(self, params: dict[str, Any]) -> dict[str, Any]:
+        self.store.check_name_free(params[f"{self.kind}JobName"])
+        try:
+            self.check(params)
+            if self.engine.check is not None:
+                load_object(self.engine.check)(params, self.config)
+        except ValueError as error:
+            raise ValidationError(str(error)) from error
+        job = self.create(params)
+        self.on_change()
+        return {f"{self.kind}JobArn": job.arn}
+
+    def list_jobs(self, params: dict[str, Any]) -> dict[str, Any]:
+        page, next_token = list_page(self.listed(params), params, default_order=self.default_order)
+        return {self.summaries_key: [self.summary(job) for job in page], "NextToken": next_token}
+
+    def stop_job(self, params: dict[str, Any]) -> None:
+        job = self.store.get(params[f"{self.kind}JobName"])
+        if job.status == "Stopping":
+            return
+        if job.status not in RUNNABLE_STATUSES:
+            raise ValidationError(
+                f"{self.kind} job {job.name} is {job.status}; only {self.stoppable} can be stopped."
+            )
+        self.store.request_stop(job.name)
+        self.on_change()
+
+    # What each kind says.
+
+    def check(self, params: dict[str, Any]) -> None:
+        """The kind's own checks of a create request, beyond its engine's; ValueError says what is wrong."""
+
+    def create(self, params: dict[str, Any]) -> JobT:
+        raise NotImplementedError
+
+    def describe_job(self, params: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def listed(self, params: dict[str, Any]) -> Sequence[JobT]:
+        """The jobs a list request chooses from, before its filters."""
+        return self.store.all()
+
+    def summary(self, job: JobT) -> dict[str, Any]:
+        raise NotImplementedError

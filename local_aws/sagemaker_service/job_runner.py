@@ -25,7 +25,6 @@ import logging
 import multiprocessing
 import os
 import signal
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from local_aws.config import LocalAwsConfig
+from local_aws.sagemaker_service.background import ReconcileLoop, exit_with_parent
 from local_aws.sagemaker_service.labeling_jobs import LabelingJobStore, execute_labeling_job
 from local_aws.sagemaker_service.store import StateDb
 from local_aws.sagemaker_service.training_jobs import TrainingJobStore, execute_training_job
@@ -42,7 +42,6 @@ from local_aws.sagemaker_service.transform_jobs import TransformJobStore, execut
 log = logging.getLogger(__name__)
 
 _TERMINATE_WAIT_S = 5
-_PARENT_CHECK_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -133,11 +132,9 @@ class Supervisor:
     stop_grace_s: float = 60.0
     max_attempts: int = 3
     _workers: dict[tuple[str, str], _Worker] = field(default_factory=dict, init=False)
-    _wake: threading.Event = field(default_factory=threading.Event, init=False)
-    _stopping: threading.Event = field(default_factory=threading.Event, init=False)
-    _thread: threading.Thread | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
+        self._loop = ReconcileLoop("job supervisor", self.tick, self.poll_interval_s)
         unknown = set(self.engines) - set(JOB_KINDS)
         if unknown:
             raise ValueError(
@@ -150,34 +147,21 @@ class Supervisor:
         return self.engines.get(kind, JOB_KINDS[kind].engine)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="job-supervisor", daemon=True)
-        self._thread.start()
+        self._loop.start()
 
     def notify(self) -> None:
         """Look at the jobs now rather than at the next poll."""
-        self._wake.set()
+        self._loop.notify()
 
     def stop(self) -> None:
         """Stop handing out jobs and end the workers; their jobs are resumed when the service starts again."""
-        self._stopping.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join()
+        self._loop.stop()
         for worker in self._workers.values():
             _end_process(worker.process)
         self._workers.clear()
 
     def running(self, kind: str) -> set[str]:
         return {name for (worker_kind, name) in list(self._workers) if worker_kind == kind}
-
-    def _loop(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                self.tick()
-            except Exception:
-                log.exception("the job supervisor failed a round; trying again")
-            self._wake.wait(self.poll_interval_s)
-            self._wake.clear()
 
     def tick(self) -> None:
         """One round: reap ended workers, settle stop requests, start waiting jobs while there is room."""
@@ -187,7 +171,7 @@ class Supervisor:
             self._enforce_stop_grace(kind, store)
         for kind, store in self._stores.items():
             for name in store.waiting(self.running(kind)):
-                if len(self.running(kind)) >= self.max_workers or self._stopping.is_set():
+                if len(self.running(kind)) >= self.max_workers or self._loop.stopping:
                     break
                 self._launch(kind, store, name)
 
@@ -197,7 +181,7 @@ class Supervisor:
                 continue
             worker.process.join()
             del self._workers[key]
-            if self._stopping.is_set() or worker.process.exitcode in _ENDED_FROM_OUTSIDE:
+            if self._loop.stopping or worker.process.exitcode in _ENDED_FROM_OUTSIDE:
                 # `local_aws down` signals the service's whole process group: the worker may die before
                 # the service knows it is stopping. Such a job was interrupted, not broken: it runs again.
                 log.info("%s job %s was interrupted; it runs again", worker.kind, worker.name)
@@ -255,7 +239,7 @@ def run_worker(
 ) -> None:
     """A worker process: run one attempt at one job and record how it ended."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C is for the service, which ends its workers
-    threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
+    exit_with_parent(parent_pid)
     kind = JOB_KINDS[kind_name]
     store = kind.store(StateDb(db_path))
     try:
@@ -273,10 +257,3 @@ def run_worker(
     except Exception as error:
         log.exception("%s job %s failed", kind_name, name)
         store.fail(name, attempt, f"Internal error: {type(error).__name__}: {error}")
-
-
-def _exit_with_parent(parent_pid: int) -> None:
-    """End this worker when the service process is gone (killed without ending its workers)."""
-    while os.getppid() == parent_pid:
-        time.sleep(_PARENT_CHECK_S)
-    os._exit(1)

@@ -7,8 +7,9 @@ asked to stop while Stopping, and ends Completed, Failed or Stopped.
 
 A worker writes only while it holds the job's latest ``attempt``: a worker left over from an earlier
 service process (or one the supervisor gave up on) can neither overwrite nor finish a job that has since
-been started again. Subclasses add their columns through the hooks ``_on_start``, ``_on_stopping`` and
-``_on_end``, which run inside the transaction that changes the status.
+been started again. Subclasses name their row class (``record``, built with its ``from_row``) and add
+their columns through the hooks ``_on_start``, ``_on_stopping`` and ``_on_end``, which run inside the
+transaction that changes the status.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
 
-from local_aws.sagemaker_service.errors import ApiError, ResourceNotFound
+from local_aws.sagemaker_service.errors import ApiError, ResourceInUse, ResourceNotFound
 from local_aws.sagemaker_service.store import StateDb
 
 ACTIVE_STATUSES = ("Initializing", "InProgress", "Stopping")
@@ -33,14 +34,73 @@ def now() -> float:
     return round(time.time(), 3)
 
 
-class JobTable:
+class JobRecord(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def arn(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def creation_time(self) -> float: ...
+    @property
+    def last_modified_time(self) -> float: ...
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Self: ...
+
+
+JobT = TypeVar("JobT", bound=JobRecord)
+
+
+class JobTable(Generic[JobT]):
     """The status mechanics of one job table; subclasses name it and describe their rows."""
 
     table: ClassVar[str]
     noun: ClassVar[str]  # "labeling job", in messages
+    record: type[JobT]
+    schema: ClassVar[str | None] = None  # CREATE TABLE, where the store's common schema lacks the table
+    # SageMaker's answer to a name in use, followed by the existing job's ARN.
+    name_in_use: ClassVar[str] = (
+        "Job name must be unique within an AWS account and region, and a job with this name already exists"
+    )
 
     def __init__(self, db: StateDb) -> None:
         self.db = db
+        if self.schema is not None:
+            with db.transaction() as connection:
+                connection.execute(self.schema)
+
+    def get(self, name: str) -> JobT:
+        return self.record.from_row(self.row(name))
+
+    def find(self, name: str) -> JobT | None:
+        row = self.find_row(name)
+        return None if row is None else self.record.from_row(row)
+
+    def all(self) -> list[JobT]:
+        return [self.record.from_row(row) for row in self.rows()]
+
+    def check_name_free(self, name: str) -> None:
+        """ResourceInUse, naming the existing job, if a job of this kind has the name in any case."""
+        existing = self.find(name)
+        if existing is not None:
+            raise ResourceInUse(f"{self.name_in_use} ({existing.arn})")
+
+    def _insert(self, name: str, columns: Mapping[str, Any]) -> JobT:
+        """A new job row with ``columns`` (and its name); ResourceInUse if the name is taken."""
+        values = {"name_key": name.lower(), "name": name, **columns}
+        placeholders = ", ".join("?" for _ in values)
+        try:
+            with self.db.transaction() as db:
+                db.execute(
+                    f"INSERT INTO {self.table} ({', '.join(values)}) VALUES ({placeholders})",
+                    tuple(values.values()),
+                )
+        except sqlite3.IntegrityError:
+            self.check_name_free(name)
+            raise
+        return self.get(name)
 
     def not_found(self, name: str) -> ApiError:
         """The error for a job that does not exist (SageMaker's code differs between kinds of jobs)."""

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from local_aws.config import LocalAwsConfig
-from local_aws.sagemaker_service.errors import ResourceInUse
 from local_aws.sagemaker_service.job_table import RUNNABLE_STATUSES, JobTable, now
 
 COUNTER_NAMES = ("TotalLabeled", "HumanLabeled", "MachineLabeled", "FailedNonRetryableError", "Unlabeled")
@@ -66,45 +65,28 @@ def counters_from(values: Mapping[str, Any]) -> dict[str, int]:
     return counters
 
 
-class LabelingJobStore(JobTable):
+class LabelingJobStore(JobTable[LabelingJob]):
     table = "labeling_jobs"
     noun = "labeling job"
+    record = LabelingJob
 
     # The API's side.
 
     def create(self, request: dict[str, Any], config: LocalAwsConfig) -> LabelingJob:
         name = request["LabelingJobName"]
-        arn = labeling_job_arn(config, name)
         at = now()
-        try:
-            with self.db.transaction() as db:
-                db.execute(
-                    "INSERT INTO labeling_jobs (name_key, name, arn, request, status, counters,"
-                    " creation_time, last_modified_time, job_reference_code)"
-                    " VALUES (?, ?, ?, ?, 'Initializing', ?, ?, ?, ?)",
-                    (
-                        name.lower(),
-                        name,
-                        arn,
-                        json.dumps(request),
-                        json.dumps(counters_from({})),
-                        at,
-                        at,
-                        f"{config.account_id}{uuid.uuid4().hex[:12]}",
-                    ),
-                )
-        except sqlite3.IntegrityError as error:
-            raise ResourceInUse(
-                "Job name must be unique within an AWS account and region, and a job with this name already"
-                f" exists ({self.get(name).arn})"
-            ) from error
-        return self.get(name)
-
-    def get(self, name: str) -> LabelingJob:
-        return LabelingJob.from_row(self.row(name))
-
-    def all(self) -> list[LabelingJob]:
-        return [LabelingJob.from_row(row) for row in self.rows()]
+        return self._insert(
+            name,
+            {
+                "arn": labeling_job_arn(config, name),
+                "request": json.dumps(request),
+                "status": "Initializing",
+                "counters": json.dumps(counters_from({})),
+                "creation_time": at,
+                "last_modified_time": at,
+                "job_reference_code": f"{config.account_id}{uuid.uuid4().hex[:12]}",
+            },
+        )
 
     def request_stop(self, name: str) -> LabelingJob:
         """Initializing or InProgress → Stopping; the job as it is after."""

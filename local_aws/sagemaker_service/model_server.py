@@ -22,8 +22,6 @@ import logging
 import os
 import socket
 import sys
-import threading
-import time
 from pathlib import Path
 
 import torch
@@ -41,11 +39,11 @@ from local_aws.object_detection import (
     UnsupportedContentTypeError,
     check_content_type,
 )
+from local_aws.sagemaker_service.background import exit_with_parent
 
 log = logging.getLogger("model_server")
 
 TORCH_THREADS_VARIABLE = "LOCAL_AWS_TORCH_THREADS"
-_PARENT_CHECK_S = 1.0
 _JSON = "application/json"
 
 
@@ -88,12 +86,6 @@ def _error(status: int, message: str) -> Response:
     return Response(json.dumps({"code": status, "message": message}), status_code=status, media_type=_JSON)
 
 
-def _exit_with_parent(parent_pid: int) -> None:
-    while os.getppid() == parent_pid:
-        time.sleep(_PARENT_CHECK_S)
-    os._exit(1)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m local_aws.sagemaker_service.model_server",
@@ -108,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.parent_pid is not None:
-        threading.Thread(target=_exit_with_parent, args=(args.parent_pid,), daemon=True).start()
+        exit_with_parent(args.parent_pid)
     threads = os.environ.get(TORCH_THREADS_VARIABLE)
     if threads:
         torch.set_num_threads(int(threads))

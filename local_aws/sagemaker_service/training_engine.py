@@ -27,8 +27,8 @@ from local_aws.config import LocalAwsConfig
 from local_aws.object_detection import ClientInputError, EpochReport, run_training
 from local_aws.object_detection.dataset import parse_manifest
 from local_aws.object_detection.job import AlgorithmLog
+from local_aws.s3_objects import read_object, split_s3_uri
 from local_aws.sagemaker_service.log_store import LogStore
-from local_aws.sagemaker_service.s3_objects import read_object, split_s3_uri
 from local_aws.sagemaker_service.training_requests import (
     LOG_GROUP,
     ManifestChannel,

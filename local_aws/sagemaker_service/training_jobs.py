@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from local_aws.config import LocalAwsConfig
-from local_aws.sagemaker_service.errors import ApiError, ResourceInUse, ValidationError
+from local_aws.sagemaker_service.errors import ApiError, ValidationError
 from local_aws.sagemaker_service.job_table import JobTable, now
-from local_aws.sagemaker_service.store import StateDb
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS training_jobs (
@@ -98,14 +97,15 @@ def _transitioned(row: sqlite3.Row, status: str, message: str, at: float) -> lis
     return updated
 
 
-class TrainingJobStore(JobTable):
+class TrainingJobStore(JobTable[TrainingJob]):
     table = "training_jobs"
     noun = "training job"
-
-    def __init__(self, db: StateDb) -> None:
-        super().__init__(db)
-        with db.transaction() as connection:
-            connection.execute(SCHEMA)
+    record = TrainingJob
+    schema = SCHEMA
+    name_in_use = (
+        "Training job names must be unique within an AWS account and region, and a training job with this"
+        " name already exists"
+    )
 
     def not_found(self, name: str) -> ApiError:
         # AWS answers a missing training job with a ValidationException, not the model's ResourceNotFound;
@@ -118,38 +118,18 @@ class TrainingJobStore(JobTable):
         name = request["TrainingJobName"]
         at = now()
         starting = {"Status": "Starting", "StartTime": at, "StatusMessage": STATUS_MESSAGES["Starting"]}
-        try:
-            with self.db.transaction() as db:
-                db.execute(
-                    "INSERT INTO training_jobs (name_key, name, arn, request, status, secondary_status,"
-                    " transitions, creation_time, last_modified_time)"
-                    " VALUES (?, ?, ?, ?, 'InProgress', 'Starting', ?, ?, ?)",
-                    (
-                        name.lower(),
-                        name,
-                        training_job_arn(config, name),
-                        json.dumps(request),
-                        json.dumps([starting]),
-                        at,
-                        at,
-                    ),
-                )
-        except sqlite3.IntegrityError as error:
-            raise ResourceInUse(
-                "Training job names must be unique within an AWS account and region, and a training job with"
-                f" this name already exists ({self.get(name).arn})"
-            ) from error
-        return self.get(name)
-
-    def get(self, name: str) -> TrainingJob:
-        return TrainingJob.from_row(self.row(name))
-
-    def find(self, name: str) -> TrainingJob | None:
-        row = self.find_row(name)
-        return None if row is None else TrainingJob.from_row(row)
-
-    def all(self) -> list[TrainingJob]:
-        return [TrainingJob.from_row(row) for row in self.rows()]
+        return self._insert(
+            name,
+            {
+                "arn": training_job_arn(config, name),
+                "request": json.dumps(request),
+                "status": "InProgress",
+                "secondary_status": "Starting",
+                "transitions": json.dumps([starting]),
+                "creation_time": at,
+                "last_modified_time": at,
+            },
+        )
 
     # The worker's side.
 

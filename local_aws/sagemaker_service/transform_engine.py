@@ -37,8 +37,8 @@ from local_aws.object_detection import (
     UnsupportedContentTypeError,
     check_content_type,
 )
+from local_aws.s3_objects import read_object, split_s3_uri
 from local_aws.sagemaker_service.log_store import LogStore
-from local_aws.sagemaker_service.s3_objects import read_object, split_s3_uri
 from local_aws.sagemaker_service.training_engine import set_torch_threads
 from local_aws.sagemaker_service.transform_requests import (
     LOG_GROUP,

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from local_aws.config import LocalAwsConfig
-from local_aws.sagemaker_service.errors import ApiError, ResourceInUse, ValidationError
+from local_aws.sagemaker_service.errors import ApiError, ValidationError
 from local_aws.sagemaker_service.job_table import JobTable, now
-from local_aws.sagemaker_service.store import StateDb
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS transform_jobs (
@@ -65,14 +64,11 @@ class TransformJob:
         return cls(**values)
 
 
-class TransformJobStore(JobTable):
+class TransformJobStore(JobTable[TransformJob]):
     table = "transform_jobs"
     noun = "transform job"
-
-    def __init__(self, db: StateDb) -> None:
-        super().__init__(db)
-        with db.transaction() as connection:
-            connection.execute(SCHEMA)
+    record = TransformJob
+    schema = SCHEMA
 
     def not_found(self, name: str) -> ApiError:
         # AWS answers a missing transform job with a ValidationException; Airflow's operators rely on it.
@@ -83,37 +79,17 @@ class TransformJobStore(JobTable):
     def create(self, request: dict[str, Any], model_data_url: str, config: LocalAwsConfig) -> TransformJob:
         name = request["TransformJobName"]
         at = now()
-        try:
-            with self.db.transaction() as db:
-                db.execute(
-                    "INSERT INTO transform_jobs (name_key, name, arn, request, model_data_url, status,"
-                    " creation_time, last_modified_time) VALUES (?, ?, ?, ?, ?, 'InProgress', ?, ?)",
-                    (
-                        name.lower(),
-                        name,
-                        transform_job_arn(config, name),
-                        json.dumps(request),
-                        model_data_url,
-                        at,
-                        at,
-                    ),
-                )
-        except sqlite3.IntegrityError as error:
-            raise ResourceInUse(
-                "Job name must be unique within an AWS account and region, and a job with this name already"
-                f" exists ({self.get(name).arn})"
-            ) from error
-        return self.get(name)
-
-    def get(self, name: str) -> TransformJob:
-        return TransformJob.from_row(self.row(name))
-
-    def find(self, name: str) -> TransformJob | None:
-        row = self.find_row(name)
-        return None if row is None else TransformJob.from_row(row)
-
-    def all(self) -> list[TransformJob]:
-        return [TransformJob.from_row(row) for row in self.rows()]
+        return self._insert(
+            name,
+            {
+                "arn": transform_job_arn(config, name),
+                "request": json.dumps(request),
+                "model_data_url": model_data_url,
+                "status": "InProgress",
+                "creation_time": at,
+                "last_modified_time": at,
+            },
+        )
 
     # The worker's side.
 

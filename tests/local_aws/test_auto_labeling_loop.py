@@ -35,8 +35,8 @@ from local_aws.groundtruth.auto_labeling import AutoLabelingLoop, JobStopped, Tr
 from local_aws.groundtruth.errors import LabelingJobFailed
 from local_aws.groundtruth.job import _LabelingRun
 from local_aws.groundtruth.request_checks import labeling_algorithm_arn, labeling_job_spec
-from local_aws.groundtruth.s3_objects import split_s3_uri
 from local_aws.reference_index import ReferenceBox, ReferenceImage, ReferenceIndex
+from local_aws.s3_objects import split_s3_uri
 
 REGION = "us-east-1"
 BIRD = "/m/015p6"

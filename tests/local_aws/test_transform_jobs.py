@@ -9,7 +9,7 @@ import os
 import pytest
 from botocore.exceptions import ClientError
 
-from local_aws.sagemaker_service.s3_objects import read_object
+from local_aws.s3_objects import read_object
 from tests.local_aws.detector_jobs import (
     BUCKET,
     TRAINING_IMAGE,

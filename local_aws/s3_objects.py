@@ -1,4 +1,4 @@
-"""S3 URIs and the few object reads and writes a labeling job makes."""
+"""S3 URIs and the few object reads and writes the stack's engines make (labeling, training, transform)."""
 
 from __future__ import annotations
 
