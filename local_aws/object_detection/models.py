@@ -130,6 +130,42 @@ def build_detector(spec: ModelSpec, backbone_weights: dict[str, Tensor] | None =
     return model.to(memory_format=torch.channels_last)
 
 
+def _ssd(
+    spec: ModelSpec,
+    backbone: nn.Module,
+    anchors: DefaultBoxGenerator,
+    *,
+    image_mean: list[float],
+    image_std: list[float],
+    head: nn.Module | None = None,
+) -> SSD:
+    """The SSD of ``spec`` on ``backbone``. Without ``head``, SSD's plain head on the backbone's feature maps:
+    built here on its ``out_channels`` where it lists them, else measured by torchvision."""
+    classes = spec.num_classes + 1
+    out_channels = getattr(backbone, "out_channels", None)
+    if head is None and isinstance(out_channels, list):
+        head = SSDHead(out_channels, anchors.num_anchors_per_location(), classes)
+    return SSD(
+        backbone,
+        anchors,
+        (spec.image_shape, spec.image_shape),
+        classes,
+        head=head,
+        image_mean=image_mean,
+        image_std=image_std,
+    )
+
+
+def _feature_pyramid(x: Tensor, first: nn.Module, blocks: nn.ModuleList) -> dict[str, Tensor]:
+    """The output of ``first``, then of each of ``blocks`` in turn on the one before: SSD's feature maps."""
+    x = first(x)
+    outputs = [x]
+    for block in blocks:
+        x = block(x)
+        outputs.append(x)
+    return OrderedDict((str(i), output) for i, output in enumerate(outputs))
+
+
 def _ssd_anchors() -> DefaultBoxGenerator:
     return DefaultBoxGenerator(
         [[2], [2, 3], [2, 3], [2, 3], [2], [2]], scales=[0.07, 0.15, 0.33, 0.51, 0.69, 0.87, 1.05]
@@ -140,12 +176,10 @@ def _vgg16_ssd(spec: ModelSpec, backbone_weights: dict[str, Tensor] | None) -> S
     vgg = torchvision.models.vgg16(weights=None)
     if backbone_weights is not None:
         vgg.load_state_dict(backbone_weights)
-    anchors = _ssd_anchors()
-    return SSD(
+    return _ssd(
+        spec,
         SSDFeatureExtractorVGG(vgg.features, highres=False),
-        anchors,
-        (spec.image_shape, spec.image_shape),
-        spec.num_classes + 1,
+        _ssd_anchors(),
         # torchvision's: the VGG weights expect 0-255 pixels less the ImageNet mean
         image_mean=[0.48235, 0.45882, 0.40784],
         image_std=[1.0 / 255.0] * 3,
@@ -180,27 +214,17 @@ class _ResNetFeatures(nn.Module):
                 nn.init.zeros_(module.bias)
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
-        x = self.features(x)
-        outputs = [x]
-        for block in self.extra:
-            x = block(x)
-            outputs.append(x)
-        return OrderedDict((str(i), output) for i, output in enumerate(outputs))
+        return _feature_pyramid(x, self.features, self.extra)
 
 
 def _resnet50_ssd(spec: ModelSpec, backbone_weights: dict[str, Tensor] | None) -> SSD:
     resnet = torchvision.models.resnet50(weights=None)
     if backbone_weights is not None:
         resnet.load_state_dict(backbone_weights)
-    backbone = _ResNetFeatures(resnet)
-    anchors = _ssd_anchors()
-    head = SSDHead(backbone.out_channels, anchors.num_anchors_per_location(), spec.num_classes + 1)
-    return SSD(
-        backbone,
-        anchors,
-        (spec.image_shape, spec.image_shape),
-        spec.num_classes + 1,
-        head=head,
+    return _ssd(
+        spec,
+        _ResNetFeatures(resnet),
+        _ssd_anchors(),
         image_mean=[0.485, 0.456, 0.406],
         image_std=[0.229, 0.224, 0.225],
     )
@@ -245,12 +269,7 @@ class _TinyVggFeatures(nn.Module):
         self.out_channels = [64, 128, 128, 128, 128]
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
-        x = self.to_stride_8(x)
-        outputs = [x]
-        for stage in self.stages:
-            x = stage(x)
-            outputs.append(x)
-        return OrderedDict((str(i), output) for i, output in enumerate(outputs))
+        return _feature_pyramid(x, self.to_stride_8, self.stages)
 
 
 def _tiny_vgg_ssd(spec: ModelSpec, backbone_weights: dict[str, Tensor] | None) -> SSD:
@@ -258,16 +277,7 @@ def _tiny_vgg_ssd(spec: ModelSpec, backbone_weights: dict[str, Tensor] | None) -
         raise ValueError(f"base network {CPU_BASE_NETWORK} has no pretrained weights")
     backbone = _TinyVggFeatures()
     anchors = DefaultBoxGenerator([[2, 3]] * len(backbone.out_channels), min_ratio=0.04, max_ratio=0.9)
-    head = SSDHead(backbone.out_channels, anchors.num_anchors_per_location(), spec.num_classes + 1)
-    return SSD(
-        backbone,
-        anchors,
-        (spec.image_shape, spec.image_shape),
-        spec.num_classes + 1,
-        head=head,
-        image_mean=[0.5, 0.5, 0.5],
-        image_std=[0.25, 0.25, 0.25],
-    )
+    return _ssd(spec, backbone, anchors, image_mean=[0.5, 0.5, 0.5], image_std=[0.25, 0.25, 0.25])
 
 
 def _mobilenet_v3_ssdlite(spec: ModelSpec, backbone_weights: dict[str, Tensor] | None) -> SSD:
@@ -295,12 +305,4 @@ def _mobilenet_v3_ssdlite(spec: ModelSpec, backbone_weights: dict[str, Tensor] |
     backbone.train()
     out_channels = [feature.shape[1] for feature in maps.values()]
     head = SSDLiteHead(out_channels, anchors.num_anchors_per_location(), spec.num_classes + 1, norm_layer)
-    return SSD(
-        backbone,
-        anchors,
-        (spec.image_shape, spec.image_shape),
-        spec.num_classes + 1,
-        head=head,
-        image_mean=[0.5, 0.5, 0.5],
-        image_std=[0.5, 0.5, 0.5],
-    )
+    return _ssd(spec, backbone, anchors, image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5], head=head)
