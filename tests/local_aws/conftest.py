@@ -8,8 +8,6 @@ on free ports) for tests that only need a running stack. Tests that stop or rest
 from __future__ import annotations
 
 import os
-import random
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
@@ -17,38 +15,26 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from moto.server import ThreadedMotoServer
 
 from local_aws.config import LocalAwsConfig
 from local_aws.environment import config_variables, stack_variables
-from local_aws.seaweedfs import GRPC_PORT_OFFSET
+from tests.local_aws.ports import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 60
-# Ports below Linux's ephemeral range (32768+), gRPC companions (+10000) included, so that no outgoing
-# connection takes one between the pick and the bind.
-_PORT_RANGE = (15000, 22000)
-_picked: set[int] = set()
 
 
-def _is_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port() -> int:
-    """A free port on 127.0.0.1 whose gRPC companion (+10000) is free too; never twice in a session."""
-    for _ in range(1000):
-        port = random.randrange(*_PORT_RANGE)
-        companion = port + GRPC_PORT_OFFSET
-        if port not in _picked and companion not in _picked and _is_free(port) and _is_free(companion):
-            _picked.update({port, companion})
-            return port
-    raise RuntimeError(f"no free port pair in {_PORT_RANGE}")
+@pytest.fixture(scope="module")
+def moto_s3_port() -> Iterator[int]:
+    """An S3 served by moto on a free port, for the tests of one module."""
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield port
+    finally:
+        server.stop()
 
 
 def process_alive(pid: int) -> bool:

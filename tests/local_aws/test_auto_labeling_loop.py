@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import io
 import json
-import socket
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pytest
-from moto.server import ThreadedMotoServer
 from PIL import Image, ImageDraw
 
 from ground_truth_pipeline.instructions import instructions_template
@@ -47,26 +45,9 @@ JOB = "loop-birds"
 EASY_SCORE, UNSURE_SCORE = 0.95, 0.55
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def s3_port() -> Iterator[int]:
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield port
-    finally:
-        server.stop()
-
-
 @pytest.fixture
-def config(tmp_path, s3_port) -> LocalAwsConfig:
-    return LocalAwsConfig(data_dir=tmp_path / "local-aws", s3_port=s3_port, region=REGION)
+def config(tmp_path, moto_s3_port) -> LocalAwsConfig:
+    return LocalAwsConfig(data_dir=tmp_path / "local-aws", s3_port=moto_s3_port, region=REGION)
 
 
 def _scene(rng: np.random.Generator, index: int) -> tuple[bytes, ReferenceImage]:

@@ -1,8 +1,8 @@
 """Training and transform jobs in the supervisor, with fake engines: each kind has its own workers, and a
 training job's statuses follow AWS's through stops and restarts.
 
-The fake training engine (``fake_training``) runs in a spawned worker process, imported by this module's
-name; it waits for a release file, noting each start so tests can count attempts.
+The fake engines (``fake_engines``) run in spawned worker processes; they wait for a release file, noting
+each start so tests can count attempts.
 """
 
 from __future__ import annotations
@@ -17,48 +17,21 @@ from typing import Any
 import pytest
 
 from local_aws.config import LocalAwsConfig
-from local_aws.sagemaker_service.job_runner import JOB_KINDS, Engine, Supervisor
+from local_aws.sagemaker_service.job_runner import JOB_KINDS, Supervisor
 from local_aws.sagemaker_service.labeling_jobs import LabelingJobStore
 from local_aws.sagemaker_service.store import StateDb
 from local_aws.sagemaker_service.training_jobs import TrainingJob, TrainingJobStore
 from tests.local_aws.detector_jobs import LabeledData, training_request
-from tests.local_aws.test_job_runner import FAKE_ENGINE as FAKE_LABELING
-from tests.local_aws.test_job_runner import labeling_request, release
+from tests.local_aws.fake_engines import (
+    FAKE_LABELING,
+    FAKE_TRAINING,
+    labeling_request,
+    release,
+    starts,
+    wait_for,
+)
 
-TIMEOUT_S = 15
 DATA = LabeledData("s3://b/train.manifest", "s3://b/validation.manifest", (), "s3://b/out")
-
-
-class FakeTrainingFailed(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-def fake_training(
-    request: dict[str, Any],
-    *,
-    job_name: str,
-    config: LocalAwsConfig,
-    progress: Callable[..., None],
-    should_stop: Callable[[], bool],
-) -> dict[str, Any]:
-    with (config.data_dir / f"starts-{job_name}").open("a") as starts:
-        starts.write("started\n")
-    progress("Downloading")
-    progress("Training")
-    while not (config.data_dir / f"release-{job_name}").exists():
-        if should_stop():
-            return {"status": "Stopped", "secondary_status": "Stopped"}
-        time.sleep(0.05)
-    progress("Uploading")
-    return {
-        "status": "Completed",
-        "final_metrics": [{"MetricName": "validation:mAP", "Value": 0.25, "Timestamp": 1700000000.5}],
-    }
-
-
-FAKE_TRAINING = Engine(run=f"{__name__}:fake_training", failure=f"{__name__}:FakeTrainingFailed")
 
 
 @pytest.fixture
@@ -87,21 +60,6 @@ def supervisors(config: LocalAwsConfig) -> Iterator[Callable[..., Supervisor]]:
     yield start
     for supervisor in started:
         supervisor.stop()
-
-
-def wait_for(store: Any, name: str, condition: Callable[[Any], bool]) -> Any:
-    deadline = time.monotonic() + TIMEOUT_S
-    while time.monotonic() < deadline:
-        job = store.get(name)
-        if condition(job):
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job {name} did not get there; it is {store.get(name)}")
-
-
-def starts(config: LocalAwsConfig, name: str) -> int:
-    path = config.data_dir / f"starts-{name}"
-    return len(path.read_text().splitlines()) if path.exists() else 0
 
 
 def statuses(job: TrainingJob) -> list[str]:

@@ -1,14 +1,11 @@
 """The job supervisor and its worker processes, with a fake labeling engine in place of the real one.
 
-The fake engine (``fake_engine`` below) runs in a spawned worker process, imported by this module's name.
-What it does is chosen by the job's "mode" tag; it notes each start in a file so tests can count attempts.
+The fake engine (``fake_engines.fake_labeling``) runs in a spawned worker process; what it does is chosen
+by the job's "mode" tag, and it notes each start in a file so tests can count attempts.
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,84 +21,8 @@ from local_aws.sagemaker_service.job_runner import JOB_KINDS, Engine, Supervisor
 from local_aws.sagemaker_service.labeling_jobs import LabelingJob, LabelingJobStore
 from local_aws.sagemaker_service.log_store import LogStore
 from local_aws.sagemaker_service.store import StateDb
-
-TIMEOUT_S = 15
-
-
-class FakeJobFailed(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-def fake_engine(
-    request: dict[str, Any],
-    *,
-    job_name: str,
-    job_arn: str,
-    config: LocalAwsConfig,
-    report: Callable[[str, dict[str, int]], None],
-    should_stop: Callable[[], bool],
-) -> dict[str, Any]:
-    mode = {tag["Key"]: tag["Value"] for tag in request.get("Tags", [])}.get("mode", "quick")
-    with (config.data_dir / f"starts-{job_name}").open("a") as starts:
-        starts.write(f"{job_arn}\n")
-    output = f"{request['OutputConfig']['S3OutputPath']}/{job_name}/manifests/output/output.manifest"
-    report("InProgress", {"Unlabeled": 4})
-    if mode == "fail":
-        raise FakeJobFailed("ClientError: the input manifest is malformed")
-    if mode == "crash":
-        raise RuntimeError("boom")
-    if mode == "exit":
-        os._exit(3)
-    if mode == "terminated-once" and starts_of(config, job_name) == 1:
-        os.kill(os.getpid(), signal.SIGTERM)
-    if mode == "bad-result":
-        return {"status": "Weird"}
-    if mode in ("wait", "ignore-stop"):
-        release = config.data_dir / f"release-{job_name}"
-        while not release.exists():
-            if mode == "wait" and should_stop():
-                return {"status": "Stopped", "counters": {"TotalLabeled": 1, "Unlabeled": 3}}
-            time.sleep(0.05)
-    report("InProgress", {"TotalLabeled": 2, "HumanLabeled": 2, "Unlabeled": 2})
-    return {
-        "status": "Completed",
-        "counters": {"TotalLabeled": 4, "HumanLabeled": 4},
-        "output_dataset_s3_uri": output,
-    }
-
-
-def starts_of(config: LocalAwsConfig, job_name: str) -> int:
-    return len((config.data_dir / f"starts-{job_name}").read_text().splitlines())
-
-
-FAKE_ENGINE = Engine(run=f"{__name__}:fake_engine", failure=f"{__name__}:FakeJobFailed")
-
-
-def labeling_request(name: str, mode: str = "quick") -> dict[str, Any]:
-    return {
-        "LabelingJobName": name,
-        "LabelAttributeName": "category",
-        "InputConfig": {"DataSource": {"S3DataSource": {"ManifestS3Uri": "s3://bucket/in/input.manifest"}}},
-        "OutputConfig": {"S3OutputPath": "s3://bucket/out"},
-        "RoleArn": "arn:aws:iam::123456789012:role/GroundTruth",
-        "HumanTaskConfig": {
-            "WorkteamArn": "arn:aws:sagemaker:us-east-1:394669845002:workteam/public-crowd/default",
-            "UiConfig": {"UiTemplateS3Uri": "s3://bucket/in/template.liquid"},
-            "TaskTitle": "Boxes",
-            "TaskDescription": "Draw a box around each bird",
-            "NumberOfHumanWorkersPerDataObject": 3,
-            "TaskTimeLimitInSeconds": 300,
-        },
-        "Tags": [{"Key": "mode", "Value": mode}],
-    }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.local_aws.fake_engines import FAKE_LABELING, labeling_request, release, starts, wait_for
+from tests.local_aws.ports import free_port
 
 
 @pytest.fixture
@@ -120,7 +41,7 @@ def supervisors(config: LocalAwsConfig) -> Iterator[Callable[..., Supervisor]]:
     started: list[Supervisor] = []
 
     def start(**options: Any) -> Supervisor:
-        options = {"engines": {"labeling": FAKE_ENGINE}, "poll_interval_s": 0.05} | options
+        options = {"engines": {"labeling": FAKE_LABELING}, "poll_interval_s": 0.05} | options
         supervisor = Supervisor(config.state_db, config, **options)
         supervisor.start()
         started.append(supervisor)
@@ -131,27 +52,8 @@ def supervisors(config: LocalAwsConfig) -> Iterator[Callable[..., Supervisor]]:
         supervisor.stop()
 
 
-def wait_for(store: LabelingJobStore, name: str, condition: Callable[[LabelingJob], bool]) -> LabelingJob:
-    deadline = time.monotonic() + TIMEOUT_S
-    while time.monotonic() < deadline:
-        job = store.get(name)
-        if condition(job):
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job {name} did not get there; it is {store.get(name)}")
-
-
 def wait_for_status(store: LabelingJobStore, name: str, *statuses: str) -> LabelingJob:
     return wait_for(store, name, lambda job: job.status in statuses)
-
-
-def release(config: LocalAwsConfig, name: str) -> None:
-    (config.data_dir / f"release-{name}").touch()
-
-
-def starts(config: LocalAwsConfig, name: str) -> int:
-    path = config.data_dir / f"starts-{name}"
-    return len(path.read_text().splitlines()) if path.exists() else 0
 
 
 def test_a_job_goes_from_initializing_through_in_progress_to_completed(config, store, supervisors):
@@ -331,7 +233,7 @@ def test_a_resumed_attempt_never_shows_counters_going_back(config, store):
 
 def test_unknown_job_kinds_in_engines_are_refused(config):
     with pytest.raises(ValueError, match="hosting"):
-        Supervisor(config.state_db, config, engines={"hosting": FAKE_ENGINE})
+        Supervisor(config.state_db, config, engines={"hosting": FAKE_LABELING})
 
 
 def test_the_real_engine_is_imported_only_in_workers():
@@ -349,7 +251,7 @@ def test_the_real_engine_is_imported_only_in_workers():
 
 
 def test_a_restarted_service_keeps_its_jobs_and_logs_and_resumes_an_interrupted_job(config):
-    sagemaker_options = {"engines": {"labeling": FAKE_ENGINE}, "poll_interval_s": 0.05}
+    sagemaker_options = {"engines": {"labeling": FAKE_LABELING}, "poll_interval_s": 0.05}
     with EmbeddedService(config, **sagemaker_options):
         sagemaker = config.boto3_client("sagemaker")
         sagemaker.create_labeling_job(**labeling_request("done"))

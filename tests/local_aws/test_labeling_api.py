@@ -1,14 +1,14 @@
 """The labeling-job operations through real boto3 clients, with a fake engine and request check.
 
-The fake engine (``fake_engine``) runs in the service's worker processes; it waits for a release file when
-the job's "mode" tag says "wait", so tests can watch a job while it is InProgress.
+The fake engine (``fake_engines.fake_labeling``) runs in the service's worker processes; it waits for a
+release file when the job's "mode" tag says "wait", so tests can watch a job while it is InProgress.
 """
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,22 +17,13 @@ from botocore.exceptions import ClientError
 
 from local_aws.config import LocalAwsConfig
 from local_aws.sagemaker_service.embedded import EmbeddedService
-from local_aws.sagemaker_service.job_runner import Engine
+from tests.local_aws.fake_engines import FAKE_LABELING, PUBLIC_CROWD, TIMEOUT_S, labeling_request, release
+from tests.local_aws.ports import free_port
 from tests.local_aws.service_clients import unvalidated_client
 
-TIMEOUT_S = 15
-PUBLIC_CROWD = "arn:aws:sagemaker:us-east-1:394669845002:workteam/public-crowd/default"
-OUTPUT_MANIFEST = "manifests/output/output.manifest"
-ACS_LAMBDA = "arn:aws:lambda:us-east-1:432418664414:function:ACS-BoundingBox"
 AUTO_LABELING = (
     "arn:aws:sagemaker:us-east-1:027400017018:labeling-job-algorithm-specification/object-detection"
 )
-
-
-class FakeJobFailed(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 def check_request(request: dict[str, Any], config: LocalAwsConfig) -> None:
@@ -40,70 +31,7 @@ def check_request(request: dict[str, Any], config: LocalAwsConfig) -> None:
         raise ValueError("LabelingJobAlgorithmsConfig: automated data labeling is not supported yet")
 
 
-def fake_engine(
-    request: dict[str, Any],
-    *,
-    job_name: str,
-    job_arn: str,
-    config: LocalAwsConfig,
-    report: Callable[[str, dict[str, int]], None],
-    should_stop: Callable[[], bool],
-) -> dict[str, Any]:
-    mode = {tag["Key"]: tag["Value"] for tag in request.get("Tags", [])}.get("mode", "quick")
-    report("InProgress", {"Unlabeled": 2})
-    release = config.data_dir / f"release-{job_name}"
-    while mode == "wait" and not release.exists():
-        if should_stop():
-            return {"status": "Stopped", "counters": {"TotalLabeled": 1, "HumanLabeled": 1, "Unlabeled": 1}}
-        time.sleep(0.05)
-    return {
-        "status": "Completed",
-        "counters": {"TotalLabeled": 2, "HumanLabeled": 2},
-        "output_dataset_s3_uri": f"{request['OutputConfig']['S3OutputPath']}/{job_name}/{OUTPUT_MANIFEST}",
-    }
-
-
-FAKE_ENGINE = Engine(
-    run=f"{__name__}:fake_engine", failure=f"{__name__}:FakeJobFailed", check=f"{__name__}:check_request"
-)
-
-
-def labeling_request(name: str, mode: str = "quick") -> dict[str, Any]:
-    return {
-        "LabelingJobName": name,
-        "LabelAttributeName": "category",
-        "InputConfig": {
-            "DataSource": {"S3DataSource": {"ManifestS3Uri": "s3://bucket/in/input.manifest"}},
-            "DataAttributes": {"ContentClassifiers": ["FreeOfPersonallyIdentifiableInformation"]},
-        },
-        "OutputConfig": {"S3OutputPath": "s3://bucket/out"},
-        "RoleArn": "arn:aws:iam::123456789012:role/GroundTruth",
-        "LabelCategoryConfigS3Uri": "s3://bucket/in/classes.json",
-        "StoppingConditions": {"MaxPercentageOfInputDatasetLabeled": 100},
-        "HumanTaskConfig": {
-            "WorkteamArn": PUBLIC_CROWD,
-            "UiConfig": {"UiTemplateS3Uri": "s3://bucket/in/template.liquid"},
-            "PreHumanTaskLambdaArn": "arn:aws:lambda:us-east-1:432418664414:function:PRE-BoundingBox",
-            "TaskKeywords": ["Images", "bounding boxes"],
-            "TaskTitle": "Boxes",
-            "TaskDescription": "Draw a box around each bird",
-            "NumberOfHumanWorkersPerDataObject": 3,
-            "TaskTimeLimitInSeconds": 300,
-            "TaskAvailabilityLifetimeInSeconds": 21600,
-            "MaxConcurrentTaskCount": 200,
-            "AnnotationConsolidationConfig": {"AnnotationConsolidationLambdaArn": ACS_LAMBDA},
-            "PublicWorkforceTaskPrice": {
-                "AmountInUsd": {"Dollars": 0, "Cents": 3, "TenthFractionsOfACent": 6}
-            },
-        },
-        "Tags": [{"Key": "mode", "Value": mode}],
-    }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+FAKE_ENGINE = replace(FAKE_LABELING, check=f"{__name__}:check_request")
 
 
 @pytest.fixture(scope="module")
@@ -164,12 +92,12 @@ def test_describe_echoes_the_request_and_follows_the_job_to_completed(config, sa
         "HumanLabeled": 0,
         "MachineLabeled": 0,
         "FailedNonRetryableError": 0,
-        "Unlabeled": 2,
+        "Unlabeled": 4,
     }
-    (config.data_dir / "release-birds-describe").touch()
+    release(config, "birds-describe")
     done = wait_for_status(sagemaker, "birds-describe", "Completed")
-    assert done["LabelCounters"]["TotalLabeled"] == 2
-    assert done["LabelCounters"]["HumanLabeled"] == 2
+    assert done["LabelCounters"]["TotalLabeled"] == 4
+    assert done["LabelCounters"]["HumanLabeled"] == 4
     assert done["LabelingJobOutput"] == {
         "OutputDatasetS3Uri": "s3://bucket/out/birds-describe/manifests/output/output.manifest"
     }

@@ -10,16 +10,13 @@ from __future__ import annotations
 import io
 import json
 import re
-import socket
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 import pytest
-from moto.server import ThreadedMotoServer
 from PIL import Image, ImageDraw
 
 from ground_truth_pipeline.boxes import BoxTable
@@ -50,26 +47,9 @@ WORKER_ID = re.compile(r"public\.us-east-1\.A[0-9A-Z]{13}")
 AWS_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def s3_port() -> Iterator[int]:
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield port
-    finally:
-        server.stop()
-
-
 @pytest.fixture
-def config(tmp_path, s3_port) -> LocalAwsConfig:
-    return LocalAwsConfig(data_dir=tmp_path / "local-aws", s3_port=s3_port, region=REGION)
+def config(tmp_path, moto_s3_port) -> LocalAwsConfig:
+    return LocalAwsConfig(data_dir=tmp_path / "local-aws", s3_port=moto_s3_port, region=REGION)
 
 
 def _scene(rng: np.random.Generator, index: int) -> tuple[bytes, ReferenceImage]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -13,15 +12,10 @@ from botocore.exceptions import ClientError
 from local_aws.config import LocalAwsConfig
 from local_aws.sagemaker_service.embedded import EmbeddedService
 from local_aws.sagemaker_service.log_store import LogStore
+from tests.local_aws.ports import free_port
 from tests.local_aws.service_clients import unvalidated_client
 
 HOUR_MS = 3_600_000
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,15 +28,10 @@ from local_aws.sagemaker_service.protocol import (
     shape_output,
     validate_input,
 )
+from tests.local_aws.ports import free_port
 from tests.local_aws.service_clients import unvalidated_client
 
 START_TIMEOUT_S = 30
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import re
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -48,6 +47,7 @@ from local_aws.synthetic_open_images import (
     seed,
 )
 from local_aws.synthetic_scenes import SHAPES, SceneObject, render_scene
+from tests.local_aws.ports import free_port
 
 SAMPLE_SEED = 3
 SAMPLE_SIZE = 200
@@ -370,15 +370,9 @@ def test_dataset_uris_point_the_dag_params_at_the_bucket():
     }
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def moto_config(tmp_path) -> Iterator[LocalAwsConfig]:
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:
