@@ -22,7 +22,9 @@ Measured, in one run:
 Targets: mAP@0.5 >= 0.8 on the held-out images, training under 10 minutes. Figures are printed and written
 to ``bench/results/detector.json``; nothing is asserted.
 
-Usage: ``.venv/bin/python bench/bench_detector.py [--train N] [--validation N] [--test N] [--epochs N]``
+Usage: ``.venv/bin/python bench/bench_detector.py [--train N] [--validation N] [--test N] [--epochs N]
+[--base-network NAME] [--hyperparameter NAME=VALUE ...] [--results PATH]``. The training runs on the GPU
+when there is one (``bench/results`` then says which).
 """
 
 from __future__ import annotations
@@ -174,7 +176,22 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--validation", type=int, default=100, help="validation channel images")
     parser.add_argument("--test", type=int, default=200, help="held-out images")
     parser.add_argument("--epochs", type=int, default=None, help="epochs (default: the CPU network's)")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--base-network", default=CPU_BASE_NETWORK, help=f"base_network (default: {CPU_BASE_NETWORK})"
+    )
+    parser.add_argument(
+        "--hyperparameter",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="any other hyperparameter of the algorithm (repeatable), e.g. image_shape=300",
+    )
+    parser.add_argument("--results", type=Path, default=RESULTS, help="the JSON to write")
+    args = parser.parse_args(argv)
+    for item in args.hyperparameter:
+        if "=" not in item:
+            parser.error(f"--hyperparameter {item!r} is not NAME=VALUE")
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -187,7 +204,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     hyperparameters = {
         "num_classes": "1",
         "num_training_samples": str(len(train)),
-        "base_network": CPU_BASE_NETWORK,
+        "base_network": args.base_network,
+        **dict(item.split("=", 1) for item in args.hyperparameter),
     }
     if args.epochs is not None:
         hyperparameters["epochs"] = str(args.epochs)
@@ -227,8 +245,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"prediction: {1000 * prediction_s / len(test):.1f} ms per held-out image")
     for name, ok in met.items():
         print(f"{'MET    ' if ok else 'NOT MET'} {name}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(
         json.dumps(
             {
                 "settings": {
@@ -238,6 +256,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                     "hyperparameters": hyperparameters,
                     "cpu_friendly_defaults": dict(CPU_FRIENDLY_DEFAULTS),
                     "torch_threads": torch.get_num_threads(),
+                    "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
                 },
                 "detector": detector,
                 "baseline_crowd_labels": baseline,
@@ -253,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
         + "\n"
     )
-    print(f"Wrote {RESULTS.relative_to(ROOT)}")
+    print(f"Wrote {args.results}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import asdict
 
@@ -31,6 +33,7 @@ EXIT_ERROR = 1
 EXIT_NOT_RUNNING = 3
 DEFAULT_UP_TIMEOUT = 90.0
 DEFAULT_DOWN_TIMEOUT = 30.0
+SERVE_CHECK_S = 5.0
 SAGEMAKER_DESCRIPTION = "SageMaker/Logs (local service)"
 
 _EPILOG = """\
@@ -41,7 +44,7 @@ LOCAL_AWS_SEAWEED_MASTER_PORT (9333), LOCAL_AWS_SEAWEED_VOLUME_PORT (8382), LOCA
 LOCAL_AWS_AUTO_LABELING_MIN_OBJECTS (1000: the smallest dataset a labeling job labels automatically; AWS
 documents 1,250), LOCAL_AWS_AUTO_LABELING_HYPERPARAMETERS (a JSON object over the object-detection
 hyperparameters of automated labeling's training jobs). SeaweedFS also listens on each of its ports +
-10000 (gRPC). Everything listens on 127.0.0.1.
+10000 (gRPC). Everything listens on LOCAL_AWS_BIND_HOST (127.0.0.1; 0.0.0.0 in a container).
 
 exit codes: 0 success, 1 error, 2 bad usage, 3 not running.
 
@@ -59,7 +62,9 @@ def sagemaker_service(config: LocalAwsConfig) -> ServiceSpec:
         name="sagemaker",
         description=SAGEMAKER_DESCRIPTION,
         prepare=lambda: python_command(
-            "-m", "local_aws.sagemaker_service", "--host", config.host, "--port", str(config.sagemaker_port)
+            "-m",
+            "local_aws.sagemaker_service",
+            *("--host", config.bind_host, "--port", str(config.sagemaker_port)),
         ),
         endpoint=config.sagemaker_endpoint,
         ports=(PortUse(config.sagemaker_port, "SageMaker/Logs API", "LOCAL_AWS_SAGEMAKER_PORT"),),
@@ -82,13 +87,32 @@ def _report(line: str) -> None:
 
 def up(config: LocalAwsConfig, timeout: float) -> int:
     print(f"Starting the local stack (data in {config.data_dir}) ...", flush=True)
-    start_services(config.host, stack_services(config), timeout, _report)
+    start_services(config.bind_host, stack_services(config), timeout, _report)
     print(
         'Ready. Point AWS clients at it with: eval "$(python -m local_aws env)"\n'
         "Note: SNS/SQS/IAM/STS state (moto) lives in memory and does not survive `down`.",
         flush=True,
     )
     return EXIT_OK
+
+
+def serve(config: LocalAwsConfig, timeout: float) -> int:
+    """``up``, then stay in the foreground (a container's main process) until SIGTERM or SIGINT, or until a
+    service's process ends; then ``down``. Exit code 1 when a service ended on its own."""
+    finished = threading.Event()
+    for signal_number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signal_number, lambda *_: finished.set())
+    ended: list[str] = []
+    try:
+        up(config, timeout)
+        while not ended and not finished.wait(SERVE_CHECK_S):
+            states = statuses(stack_services(config))
+            ended = [state.spec.description for state in states if state.record is None]
+        if ended:
+            print(f"error: {', '.join(ended)} ended on its own; stopping the stack", file=sys.stderr)
+    finally:
+        down(config, DEFAULT_DOWN_TIMEOUT)
+    return EXIT_ERROR if ended else EXIT_OK
 
 
 def down(config: LocalAwsConfig, timeout: float) -> int:
@@ -190,6 +214,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_UP_TIMEOUT,
         help=f"seconds to wait for each service to answer (default {DEFAULT_UP_TIMEOUT:.0f})",
     )
+    serve_parser = commands.add_parser(
+        "serve",
+        help="start the stack and run in the foreground until stopped (SIGTERM, Ctrl-C); then stop it",
+    )
+    serve_parser.add_argument(
+        "--timeout",
+        type=_positive_seconds,
+        default=DEFAULT_UP_TIMEOUT,
+        help=f"seconds to wait for each service to answer (default {DEFAULT_UP_TIMEOUT:.0f})",
+    )
     down_parser = commands.add_parser("down", help="stop what `up` started; data stays")
     down_parser.add_argument(
         "--timeout",
@@ -221,6 +255,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if arguments.command == "up":
             return up(config, arguments.timeout)
+        if arguments.command == "serve":
+            return serve(config, arguments.timeout)
         if arguments.command == "down":
             return down(config, arguments.timeout)
         if arguments.command == "status":

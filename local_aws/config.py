@@ -1,6 +1,7 @@
 """Where the local stack listens and keeps its data: one frozen settings object, from the environment.
 
-Every port is on 127.0.0.1 and configurable; none collides with Airflow's 8080. Environment variables
+Every port is on 127.0.0.1 (``LOCAL_AWS_BIND_HOST`` widens where the services listen) and configurable;
+none collides with Airflow's 8080. Environment variables
 (``LOCAL_AWS_DATA_DIR``, ``LOCAL_AWS_S3_PORT``, ...) override the defaults, so tests can run a second stack
 on other ports and another data directory.
 """
@@ -60,7 +61,9 @@ class LocalAwsConfig:
     data_dir: Path = field(
         default_factory=lambda: Path(os.environ.get("LOCAL_AWS_DATA_DIR", DEFAULT_DATA_DIR))
     )
-    host: str = "127.0.0.1"
+    host: str = "127.0.0.1"  # where clients reach the services
+    # Where the services listen: 0.0.0.0 serves other machines or containers too (docker-compose.yaml).
+    bind_host: str = field(default_factory=lambda: os.environ.get("LOCAL_AWS_BIND_HOST", "127.0.0.1"))
     s3_port: int = field(default_factory=lambda: _port("LOCAL_AWS_S3_PORT", 8333))
     seaweed_master_port: int = field(default_factory=lambda: _port("LOCAL_AWS_SEAWEED_MASTER_PORT", 9333))
     seaweed_volume_port: int = field(default_factory=lambda: _port("LOCAL_AWS_SEAWEED_VOLUME_PORT", 8382))

@@ -74,7 +74,9 @@ def service(config: LocalAwsConfig) -> ServiceSpec:
     return ServiceSpec(
         name=NAME,
         description=DESCRIPTION,
-        prepare=lambda: python_command("-m", "moto.server", "-H", config.host, "-p", str(config.moto_port)),
+        prepare=lambda: python_command(
+            "-m", "moto.server", "-H", config.bind_host, "-p", str(config.moto_port)
+        ),
         endpoint=config.moto_endpoint,
         ports=(PortUse(config.moto_port, "SNS/SQS/IAM/STS API", "LOCAL_AWS_MOTO_PORT"),),
         probe=lambda: http_answers(f"{config.moto_endpoint}/moto-api/"),

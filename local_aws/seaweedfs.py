@@ -89,7 +89,7 @@ def command(config: LocalAwsConfig, binary: Path) -> tuple[str, ...]:
         "dir": config.seaweedfs_dir,
         "master.dir": config.seaweedfs_dir / "master",
         "ip": config.host,
-        "ip.bind": config.host,
+        "ip.bind": config.bind_host,
         "master.port": config.seaweed_master_port,
         "master.port.grpc": config.seaweed_master_port + grpc,
         # A single master: without resumed Raft state it is leader at once instead of after an election.

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -67,6 +69,41 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
 def idle_stack(tmp_path: Path) -> LocalStack:
     """A stack that is not running: its own data dir and free ports."""
     return LocalStack(stack_config(tmp_path / "data"))
+
+
+def listening_hosts(port: int) -> set[str]:
+    """The addresses that sockets listen on at ``port`` (from /proc/net/tcp and tcp6); "::" is every
+    address, IPv4 included (Go's servers listen there when asked for 0.0.0.0)."""
+    hosts = set()
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+            local_address, state = line.split()[1], line.split()[3]
+            address, port_hex = local_address.split(":")
+            if state != "0A" or int(port_hex, 16) != port:
+                continue
+            if table == "tcp":
+                hosts.add(socket.inet_ntoa(bytes.fromhex(address)[::-1]))
+            else:
+                hosts.add("::" if int(address, 16) == 0 else "an IPv6 address")
+    return hosts
+
+
+def start_serve(stack: LocalStack, **extra: str) -> subprocess.Popen[str]:
+    """``python -m local_aws serve`` in the background, returned once every service answers."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local_aws", "serve"],
+        cwd=REPO_ROOT,
+        env=stack.environment(**extra),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 90
+    while stack.cli("status").returncode != 0:
+        assert process.poll() is None, process.communicate()[0]
+        assert time.monotonic() < deadline, "serve did not bring the stack up in 90 s"
+        time.sleep(1)
+    return process
 
 
 def pids(stack: LocalStack) -> dict[str, int]:
@@ -237,6 +274,40 @@ def test_data_survives_down_and_up(stack: LocalStack) -> None:
     assert s3.get_object(Bucket="survivor", Key="kept.txt")["Body"].read() == b"still here"
     # moto keeps SNS state in memory only, as documented: topics are gone after a restart.
     assert stack.config.boto3_client("sns").list_topics()["Topics"] == []
+
+
+def test_serve_listens_on_the_bind_host_and_stops_the_stack_on_sigterm(idle_stack: LocalStack) -> None:
+    config = idle_stack.config
+    process = start_serve(idle_stack, LOCAL_AWS_BIND_HOST="0.0.0.0")
+    try:
+        for port in (config.s3_port, config.sagemaker_port, config.moto_port):
+            assert listening_hosts(port) in ({"0.0.0.0"}, {"::"}), port
+        assert process.poll() is None
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=60)[0]
+    finally:
+        if process.poll() is None:
+            process.kill()
+        idle_stack.down(timeout_s=2)
+    assert process.returncode == 0, output
+    assert "Stopping the local stack" in output
+    assert idle_stack.cli("status").returncode == 3
+    assert not list(config.pids_dir.glob("*.pid"))
+
+
+def test_serve_stops_the_stack_and_fails_when_a_service_ends(idle_stack: LocalStack) -> None:
+    process = start_serve(idle_stack)
+    try:
+        assert listening_hosts(idle_stack.config.s3_port) == {"127.0.0.1"}
+        os.kill(pids(idle_stack)["moto"], signal.SIGKILL)
+        output = process.communicate(timeout=60)[0]
+    finally:
+        if process.poll() is None:
+            process.kill()
+        idle_stack.down(timeout_s=2)
+    assert process.returncode == 1, output
+    assert "SNS/SQS/IAM/STS (moto) ended on its own; stopping the stack" in output
+    assert idle_stack.cli("status").returncode == 3
 
 
 def test_a_stack_that_does_not_run(idle_stack: LocalStack) -> None:
