@@ -44,7 +44,8 @@ LOCAL_AWS_SEAWEED_MASTER_PORT (9333), LOCAL_AWS_SEAWEED_VOLUME_PORT (8382), LOCA
 LOCAL_AWS_AUTO_LABELING_MIN_OBJECTS (1000: the smallest dataset a labeling job labels automatically; AWS
 documents 1,250), LOCAL_AWS_AUTO_LABELING_HYPERPARAMETERS (a JSON object over the object-detection
 hyperparameters of automated labeling's training jobs). SeaweedFS also listens on each of its ports +
-10000 (gRPC). Everything listens on LOCAL_AWS_BIND_HOST (127.0.0.1; 0.0.0.0 in a container).
+10000 (gRPC). Everything listens on LOCAL_AWS_BIND_HOST (127.0.0.1; 0.0.0.0 in a container) and clients
+reach it at LOCAL_AWS_HOST (127.0.0.1; the stack's host name from another container).
 
 exit codes: 0 success, 1 error, 2 bad usage, 3 not running.
 
@@ -156,13 +157,24 @@ def _require(spec: ServiceSpec, command: str) -> bool:
     return False
 
 
-def seed(config: LocalAwsConfig, images: int | None, seed_value: int) -> int:
+def seed(config: LocalAwsConfig, images: int | None, seed_value: int, buckets: Sequence[str]) -> int:
     if not _require(seaweedfs.service(config), "seed"):
         return EXIT_NOT_RUNNING
+    from botocore.exceptions import ClientError
+
+    from local_aws.synthetic_open_images import ensure_bucket
     from local_aws.synthetic_open_images import seed as seed_open_images
 
     print(f"Seeding synthetic Open Images into {config.s3_endpoint} (seed {seed_value}) ...", flush=True)
     print(seed_open_images(config, images=images, seed=seed_value), flush=True)
+    s3 = config.boto3_client("s3")
+    for bucket in buckets:
+        try:
+            ensure_bucket(s3, bucket, config.region)
+        except ClientError as error:
+            print(f"error: cannot create bucket {bucket!r}: {error}", file=sys.stderr)
+            return EXIT_ERROR
+        print(f"Bucket {bucket} is there for the pipeline's outputs.", flush=True)
     return EXIT_OK
 
 
@@ -239,6 +251,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     seed_parser.add_argument("--images", type=_non_negative_int, default=None, help="number of images")
     seed_parser.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default 0)")
+    seed_parser.add_argument(
+        "--bucket",
+        action="append",
+        default=[],
+        help="also create this bucket (the DAG's `bucket` param) unless it exists; repeatable",
+    )
     messages_parser = commands.add_parser("messages", help="print the messages published to an SNS topic")
     messages_parser.add_argument("--topic-arn", required=True, help="the topic's ARN")
     messages_parser.add_argument("--format", choices=["text", "json"], default="text", help="default: text")
@@ -264,7 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if arguments.command == "env":
             return env(config, arguments.format)
         if arguments.command == "seed":
-            return seed(config, arguments.images, arguments.seed)
+            return seed(config, arguments.images, arguments.seed, arguments.bucket)
         return messages(config, arguments.topic_arn, arguments.format)
     except StackError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -61,7 +61,8 @@ class LocalAwsConfig:
     data_dir: Path = field(
         default_factory=lambda: Path(os.environ.get("LOCAL_AWS_DATA_DIR", DEFAULT_DATA_DIR))
     )
-    host: str = "127.0.0.1"  # where clients reach the services
+    # Where clients reach the services: another container names the stack's (docker-compose.yaml).
+    host: str = field(default_factory=lambda: os.environ.get("LOCAL_AWS_HOST", "127.0.0.1"))
     # Where the services listen: 0.0.0.0 serves other machines or containers too (docker-compose.yaml).
     bind_host: str = field(default_factory=lambda: os.environ.get("LOCAL_AWS_BIND_HOST", "127.0.0.1"))
     s3_port: int = field(default_factory=lambda: _port("LOCAL_AWS_S3_PORT", 8333))

@@ -90,6 +90,7 @@ def config_variables(config: LocalAwsConfig) -> dict[str, str]:
         "LOCAL_AWS_SEAWEED_FILER_PORT": str(config.seaweed_filer_port),
         "LOCAL_AWS_SAGEMAKER_PORT": str(config.sagemaker_port),
         "LOCAL_AWS_MOTO_PORT": str(config.moto_port),
+        "LOCAL_AWS_HOST": config.host,
         "LOCAL_AWS_BIND_HOST": config.bind_host,
         "LOCAL_AWS_REGION": config.region,
         "LOCAL_AWS_AUTO_LABELING_MIN_OBJECTS": str(config.auto_labeling_min_objects),

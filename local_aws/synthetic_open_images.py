@@ -529,7 +529,7 @@ def seed(
     """
     started = time.perf_counter()
     s3 = config.boto3_client("s3")
-    _ensure_bucket(s3, BUCKET, config.region)
+    ensure_bucket(s3, BUCKET, config.region)
     index = ReferenceIndex(config.reference_index_db)
     index.add_class_names(names_with_ancestors())
     counts, annotations = DatasetCounts(), {}
@@ -571,7 +571,8 @@ def _settle(pending: set[Future[Any]], return_when: str = ALL_COMPLETED) -> set[
     return still_pending
 
 
-def _ensure_bucket(s3: Any, bucket: str, region: str) -> None:
+def ensure_bucket(s3: Any, bucket: str, region: str) -> None:
+    """Create ``bucket`` in ``region`` unless it exists; what it holds stays."""
     try:
         s3.head_bucket(Bucket=bucket)
         return

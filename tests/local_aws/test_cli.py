@@ -237,13 +237,22 @@ def test_messages_prints_what_was_published_to_a_topic(local_stack: LocalStack) 
     assert unknown.returncode == 1 and f"No SNS topic {topic}-missing" in unknown.stderr
 
 
-def test_seed_fills_the_open_images_bucket(stack: LocalStack) -> None:
-    result = stack.cli("seed", "--images", "3", "--seed", "7")
+def test_seed_fills_the_open_images_bucket_and_creates_the_buckets_asked_for(stack: LocalStack) -> None:
+    s3 = stack.config.boto3_client("s3")
+    s3.create_bucket(Bucket="seed-kept")
+    s3.put_object(Bucket="seed-kept", Key="earlier-run.txt", Body=b"kept")
+
+    result = stack.cli("seed", "--images", "3", "--seed", "7", "--bucket", "seed-new", "--bucket=seed-kept")
 
     assert result.returncode == 0, result.stderr
     assert "s3://open-images-dataset" in result.stdout
-    listed = stack.config.boto3_client("s3").list_objects_v2(Bucket="open-images-dataset", Prefix="test/")
+    listed = s3.list_objects_v2(Bucket="open-images-dataset", Prefix="test/")
     assert len(listed["Contents"]) == 3
+    assert s3.list_objects_v2(Bucket="seed-new")["KeyCount"] == 0
+    assert s3.get_object(Bucket="seed-kept", Key="earlier-run.txt")["Body"].read() == b"kept"
+    bad = stack.cli("seed", "--images", "3", "--seed", "7", "--bucket", "Not_A_Bucket")
+    assert bad.returncode == 1
+    assert "cannot create bucket 'Not_A_Bucket'" in bad.stderr
 
 
 def test_data_survives_down_and_up(stack: LocalStack) -> None:
