@@ -15,27 +15,16 @@ says otherwise; ``NameContains`` matches regardless of case; times filter strict
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from local_aws.config import LocalAwsConfig
 from local_aws.sagemaker_service.errors import ValidationError
 from local_aws.sagemaker_service.job_runner import Engine, load_object
-from local_aws.sagemaker_service.job_table import RUNNABLE_STATUSES, JobT, JobTable
+from local_aws.sagemaker_service.job_table import RUNNABLE_STATUSES, JobT, JobTable, ListedJob
 from local_aws.sagemaker_service.protocol import Handler, epoch_seconds, service_model
 from local_aws.sagemaker_service.tokens import decode_token, encode_token
 
 DEFAULT_MAX_RESULTS = 10
-
-
-class ListedJob(Protocol):
-    @property
-    def name(self) -> str: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def creation_time(self) -> float: ...
-    @property
-    def last_modified_time(self) -> float: ...
 
 
 Job = TypeVar("Job", bound=ListedJob)

@@ -34,17 +34,24 @@ def now() -> float:
     return round(time.time(), 3)
 
 
-class JobRecord(Protocol):
+class ListedJob(Protocol):
+    """What a ``List<Kind>Jobs`` operation filters and sorts a job (or another resource) by."""
+
     @property
     def name(self) -> str: ...
-    @property
-    def arn(self) -> str: ...
     @property
     def status(self) -> str: ...
     @property
     def creation_time(self) -> float: ...
     @property
     def last_modified_time(self) -> float: ...
+
+
+class JobRecord(ListedJob, Protocol):
+    """A job as its table's row class reads it."""
+
+    @property
+    def arn(self) -> str: ...
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Self: ...
