@@ -52,14 +52,22 @@ def unvalidated_sagemaker(config: LocalAwsConfig) -> Any:
     return unvalidated_client(config, "sagemaker")
 
 
-def wait_for_status(sagemaker: Any, name: str, *statuses: str) -> dict[str, Any]:
+def wait_for_description(
+    sagemaker: Any, name: str, condition: Callable[[dict[str, Any]], bool], wanted: str
+) -> dict[str, Any]:
     deadline = time.monotonic() + TIMEOUT_S
     while time.monotonic() < deadline:
         description = sagemaker.describe_labeling_job(LabelingJobName=name)
-        if description["LabelingJobStatus"] in statuses:
+        if condition(description):
             return description
         time.sleep(0.05)
-    raise AssertionError(f"{name} is still {description['LabelingJobStatus']}, not one of {statuses}")
+    raise AssertionError(f"{name} is still {description['LabelingJobStatus']}, not {wanted}")
+
+
+def wait_for_status(sagemaker: Any, name: str, *statuses: str) -> dict[str, Any]:
+    return wait_for_description(
+        sagemaker, name, lambda job: job["LabelingJobStatus"] in statuses, f"one of {statuses}"
+    )
 
 
 def error_of(call: Callable[[], Any]) -> dict[str, str]:
@@ -86,7 +94,13 @@ def test_describe_echoes_the_request_and_follows_the_job_to_completed(config, sa
     assert "LabelingJobOutput" not in first
     assert "FailureReason" not in first
 
-    running = wait_for_status(sagemaker, "birds-describe", "InProgress")
+    # The worker's first report: the job runs and its objects are counted.
+    running = wait_for_description(
+        sagemaker,
+        "birds-describe",
+        lambda job: job["LabelingJobStatus"] == "InProgress" and job["LabelCounters"]["Unlabeled"] > 0,
+        "InProgress with its objects counted",
+    )
     assert running["LabelCounters"] == {
         "TotalLabeled": 0,
         "HumanLabeled": 0,
