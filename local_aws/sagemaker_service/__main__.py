@@ -21,7 +21,9 @@ def main(argv: list[str] | None = None) -> None:
         " LOCAL_AWS_* environment variables; these options override them.",
     )
     parser.add_argument(
-        "--host", default=defaults.host, help=f"address to listen on (default {defaults.host})"
+        "--host",
+        default=defaults.bind_host,
+        help=f"address to listen on (LOCAL_AWS_BIND_HOST, default {defaults.bind_host})",
     )
     parser.add_argument(
         "--port", type=int, default=defaults.sagemaker_port, help="port (LOCAL_AWS_SAGEMAKER_PORT)"
@@ -38,12 +40,14 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--port must be a TCP port number, got {args.port}")
     if args.max_workers < 1:
         parser.error(f"--max-workers must be at least 1, got {args.max_workers}")
-    config = dataclasses.replace(defaults, host=args.host, sagemaker_port=args.port, data_dir=args.data_dir)
+    config = dataclasses.replace(
+        defaults, bind_host=args.host, sagemaker_port=args.port, data_dir=args.data_dir
+    )
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     app = create_app(config, max_workers=args.max_workers)
-    uvicorn.run(app, host=config.host, port=config.sagemaker_port, log_level=args.log_level)
+    uvicorn.run(app, host=config.bind_host, port=config.sagemaker_port, log_level=args.log_level)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ class EmbeddedService:
         self.config = config
         app = create_app(config, engines=engines, **app_options)
         self._server = uvicorn.Server(
-            uvicorn.Config(app, host=config.host, port=config.sagemaker_port, log_level="warning")
+            uvicorn.Config(app, host=config.bind_host, port=config.sagemaker_port, log_level="warning")
         )
         self._thread = threading.Thread(target=self._server.run, name="sagemaker-service", daemon=True)
 

@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 
 LOG_GROUP_PREFIX = "/aws/sagemaker/Endpoints/"
 DEFAULT_STARTUP_TIMEOUT_S = 300.0
+# Model servers run beside the service and only it calls them: on loopback, wherever the service listens.
+MODEL_SERVER_HOST = "127.0.0.1"
 _PING_INTERVAL_S = 0.1
 _PING_TIMEOUT_S = 2.0
 # How long a deployment waits for S3 to answer at all (connection refused, 5xx) before it fails.
@@ -357,7 +359,7 @@ class EndpointManager:
         # As servers do: connections the process leaves half-closed when it ends do not hold the port.
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            listener.bind((self.config.host, 0))
+            listener.bind((MODEL_SERVER_HOST, 0))
             listener.listen(128)
             port = listener.getsockname()[1]
             environment = os.environ | {
@@ -412,7 +414,7 @@ class EndpointManager:
     def _await_ping(self, server: ModelServer, variant: VariantSpec, check: Callable[[], None]) -> None:
         timeout = variant.startup_timeout_s or self.startup_timeout_s
         deadline = time.monotonic() + timeout
-        url = f"http://{self.config.host}:{server.port}/ping"
+        url = f"http://{MODEL_SERVER_HOST}:{server.port}/ping"
         with httpx.Client(timeout=_PING_TIMEOUT_S) as client:
             while True:
                 if not server.alive():

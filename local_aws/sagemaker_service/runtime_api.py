@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from local_aws.config import LocalAwsConfig
-from local_aws.sagemaker_service.endpoint_manager import EndpointManager, log_group
+from local_aws.sagemaker_service.endpoint_manager import MODEL_SERVER_HOST, EndpointManager, log_group
 from local_aws.sagemaker_service.endpoints import EndpointStore
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
@@ -79,7 +79,7 @@ class RuntimeApi:
         if "accept" in request.headers:
             headers.append(("accept", request.headers["accept"]))
         assert self._pool is not None, "the runtime is used before the app started"
-        url = f"http://{self.config.host}:{deployment.port(route)}/invocations"
+        url = f"http://{MODEL_SERVER_HOST}:{deployment.port(route)}/invocations"
         try:
             answer = await self._pool.request(
                 "POST", url, headers=headers, content=body, extensions={"timeout": _TIMEOUTS}
