@@ -12,28 +12,22 @@ The endpoint manager starts it with ``--fd``: a socket it has bound and listens 
 before the process starts and nothing can take it in between; ``--parent-pid`` ends the process when the
 service that started it is gone. A model that cannot be loaded ends the process with exit code 1 and the
 reason as the last line of stderr, which the manager reports as the endpoint's FailureReason.
-
-torch keeps a pool of OpenMP threads for each thread that calls it, and an idle pool keeps spinning for a
-while: predicting on other threads than the one that loaded the model kept two pools competing, which on
-two cores nearly doubled the forward pass. The model is loaded, and every prediction runs, on one thread of
-its own (``TORCH_THREAD``); the event loop only parses and answers.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import os
 import socket
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
 import uvicorn
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -51,7 +45,6 @@ log = logging.getLogger("model_server")
 
 TORCH_THREADS_VARIABLE = "LOCAL_AWS_TORCH_THREADS"
 _JSON = "application/json"
-TORCH_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="torch")
 
 
 def create_app(predictor: Predictor) -> Starlette:
@@ -69,7 +62,7 @@ def create_app(predictor: Predictor) -> Starlette:
             return _error(406, f"Accept type {accept!r} is not supported: the algorithm answers {_JSON}.")
         body = await request.body()
         try:
-            prediction = await asyncio.wrap_future(TORCH_THREAD.submit(predictor.predict, body, content_type))
+            prediction = await run_in_threadpool(predictor.predict, body, content_type)
         except InvalidImageError as error:
             return _error(400, f"The request body is {len(body)} bytes of {content_type}: {error}")
         return Response(json.dumps(prediction), media_type=_JSON)
@@ -113,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(int(threads))
     log.info("loading the model from %s", args.model_data)
     try:
-        predictor = TORCH_THREAD.submit(Predictor.from_artifact, args.model_data).result()
+        predictor = Predictor.from_artifact(args.model_data)
     except (InvalidModelArtifactError, OSError) as error:
         reason = " ".join(str(error).split())  # one line: the manager reports the last one
         print(f"The model cannot be loaded: {reason}", file=sys.stderr, flush=True)
