@@ -94,9 +94,12 @@ def print_summary(config: object, metrics: dict, output: Path, threshold: float)
         f"{metrics['boxes']['consolidated']} boxes from {metrics['boxes']['worker']} worker boxes by "
         f"{metrics['workers']} simulated workers."
     )
+    cost = metrics["cost_usd"]
     print(
-        f"At the reference's prices the labels would cost ${metrics['cost_usd']['total']:.2f} "
-        f"(${metrics['cost_usd']['price_per_human_label']:.3f} per image)."
+        f"At the reference's prices the labels would cost ${cost['total']:.2f}: "
+        f"{metrics['human_labeled_images']} by humans at ${cost['price_per_human_label']:.3f}, "
+        f"{metrics['auto_labeled_images']} by the machine at ${cost['price_per_auto_label']:.3f} "
+        f"(all by humans: ${cost['all_by_humans']:.2f})."
     )
     print(
         f"Against the Open Images boxes: mean image mIoU {metrics['mean_image_miou']['all']:.3f}, "
