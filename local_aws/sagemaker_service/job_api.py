@@ -14,6 +14,7 @@ says otherwise; ``NameContains`` matches regardless of case; times filter strict
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -84,7 +85,7 @@ def list_page(
     return page, next_token
 
 
-class JobApi(Generic[JobT]):
+class JobApi(ABC, Generic[JobT]):
     """The four operations of one kind of job; subclasses create, describe and summarise its jobs."""
 
     kind: ClassVar[str]  # "Training": CreateTrainingJob, TrainingJobName, TrainingJobArn...
@@ -144,15 +145,18 @@ class JobApi(Generic[JobT]):
     def check(self, params: dict[str, Any]) -> None:
         """The kind's own checks of a create request, beyond its engine's; ValueError says what is wrong."""
 
+    @abstractmethod
     def create(self, params: dict[str, Any]) -> JobT:
-        raise NotImplementedError
+        """The new job of a checked request."""
 
+    @abstractmethod
     def describe_job(self, params: dict[str, Any]) -> dict[str, Any]:
-        raise NotImplementedError
+        """``Describe<Kind>Job``."""
 
     def listed(self, params: dict[str, Any]) -> Sequence[JobT]:
         """The jobs a list request chooses from, before its filters."""
         return self.store.all()
 
+    @abstractmethod
     def summary(self, job: JobT) -> dict[str, Any]:
-        raise NotImplementedError
+        """A job as ``List<Kind>Jobs`` lists it."""

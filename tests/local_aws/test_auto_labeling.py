@@ -35,6 +35,7 @@ from local_aws.groundtruth.request_checks import labeling_algorithm_arn, labelin
 from local_aws.reference_index import ReferenceBox, ReferenceImage, ReferenceIndex
 from tests.local_aws.conftest import START_TIMEOUT_S, LocalStack, stack_config
 from tests.local_aws.detector_jobs import log_messages, wait_for
+from tests.local_aws.labeling_requests import auto_labeling_request
 
 REGION = "us-east-1"
 BIRD = "/m/015p6"
@@ -46,7 +47,6 @@ WORKERS = 3
 MAX_CONCURRENT = 150  # one auto-labeling iteration labels every object left
 JOB = "auto-birds"
 SMALL_JOB = "auto-birds-too-few"
-ROLE_ARN = "arn:aws:iam::123456789012:role/GroundTruth"
 JOB_TIMEOUT_S = 300
 
 
@@ -87,35 +87,9 @@ class Inputs:
     config: LocalAwsConfig
 
     def request(self, name: str, manifest: str, **algorithms: Any) -> dict[str, Any]:
-        uri = f"s3://{BUCKET}/"
-        return {
-            "LabelingJobName": name,
-            "LabelAttributeName": "category",
-            "InputConfig": {"DataSource": {"S3DataSource": {"ManifestS3Uri": uri + manifest}}},
-            "OutputConfig": {"S3OutputPath": uri + "output/"},
-            "RoleArn": ROLE_ARN,
-            "LabelCategoryConfigS3Uri": uri + "class_labels.json",
-            "LabelingJobAlgorithmsConfig": {
-                "LabelingJobAlgorithmSpecificationArn": labeling_algorithm_arn(REGION),
-                **algorithms,
-            },
-            "HumanTaskConfig": {
-                "WorkteamArn": f"arn:aws:sagemaker:{REGION}:394669845002:workteam/public-crowd/default",
-                "UiConfig": {"UiTemplateS3Uri": uri + "instructions.template"},
-                "PreHumanTaskLambdaArn": f"arn:aws:lambda:{REGION}:432418664414:function:PRE-BoundingBox",
-                "TaskKeywords": ["Images"],
-                "TaskTitle": "Bird boxes",
-                "TaskDescription": "Draw a box around each bird",
-                "NumberOfHumanWorkersPerDataObject": WORKERS,
-                "TaskTimeLimitInSeconds": 300,
-                "MaxConcurrentTaskCount": MAX_CONCURRENT,
-                "AnnotationConsolidationConfig": {
-                    "AnnotationConsolidationLambdaArn": (
-                        f"arn:aws:lambda:{REGION}:432418664414:function:ACS-BoundingBox"
-                    )
-                },
-            },
-        }
+        return auto_labeling_request(
+            name, BUCKET, manifest, workers=WORKERS, max_concurrent=MAX_CONCURRENT, **algorithms
+        )
 
 
 @pytest.fixture(scope="module")

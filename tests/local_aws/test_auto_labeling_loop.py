@@ -32,9 +32,10 @@ from local_aws.groundtruth.active_learning import Detection
 from local_aws.groundtruth.auto_labeling import AutoLabelingLoop, JobStopped, TrainedModel
 from local_aws.groundtruth.errors import LabelingJobFailed
 from local_aws.groundtruth.job import _LabelingRun
-from local_aws.groundtruth.request_checks import labeling_algorithm_arn, labeling_job_spec
+from local_aws.groundtruth.request_checks import labeling_job_spec
 from local_aws.reference_index import ReferenceBox, ReferenceImage, ReferenceIndex
 from local_aws.s3_objects import split_s3_uri
+from tests.local_aws.labeling_requests import auto_labeling_request
 
 REGION = "us-east-1"
 BIRD = "/m/015p6"
@@ -74,34 +75,9 @@ class Dataset:
     references: list[ReferenceImage | None]  # by line; None for an object that is not an image
 
     def request(self) -> dict[str, Any]:
-        uri = f"s3://{self.bucket}/"
-        return {
-            "LabelingJobName": JOB,
-            "LabelAttributeName": "category",
-            "InputConfig": {"DataSource": {"S3DataSource": {"ManifestS3Uri": uri + "input.manifest"}}},
-            "OutputConfig": {"S3OutputPath": uri + "output/"},
-            "RoleArn": "arn:aws:iam::123456789012:role/GroundTruth",
-            "LabelCategoryConfigS3Uri": uri + "class_labels.json",
-            "LabelingJobAlgorithmsConfig": {
-                "LabelingJobAlgorithmSpecificationArn": labeling_algorithm_arn(REGION)
-            },
-            "HumanTaskConfig": {
-                "WorkteamArn": f"arn:aws:sagemaker:{REGION}:394669845002:workteam/public-crowd/default",
-                "UiConfig": {"UiTemplateS3Uri": uri + "instructions.template"},
-                "PreHumanTaskLambdaArn": f"arn:aws:lambda:{REGION}:432418664414:function:PRE-BoundingBox",
-                "TaskKeywords": ["Images"],
-                "TaskTitle": "Bird boxes",
-                "TaskDescription": "Draw a box around each bird",
-                "NumberOfHumanWorkersPerDataObject": WORKERS,
-                "TaskTimeLimitInSeconds": 300,
-                "MaxConcurrentTaskCount": MAX_CONCURRENT,
-                "AnnotationConsolidationConfig": {
-                    "AnnotationConsolidationLambdaArn": (
-                        f"arn:aws:lambda:{REGION}:432418664414:function:ACS-BoundingBox"
-                    )
-                },
-            },
-        }
+        return auto_labeling_request(
+            JOB, self.bucket, "input.manifest", workers=WORKERS, max_concurrent=MAX_CONCURRENT
+        )
 
 
 def _dataset(config: LocalAwsConfig, corrupt: Sequence[int] = ()) -> Dataset:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import botocore.session
@@ -88,8 +89,10 @@ def listening_hosts(port: int) -> set[str]:
     return hosts
 
 
-def start_serve(stack: LocalStack, **extra: str) -> subprocess.Popen[str]:
-    """``python -m local_aws serve`` in the background, returned once every service answers."""
+@contextmanager
+def serving(stack: LocalStack, **extra: str) -> Iterator[subprocess.Popen[str]]:
+    """``python -m local_aws serve`` in the background, given once every service answers; killed, and the
+    stack stopped, if it still runs at the end."""
     process = subprocess.Popen(
         [sys.executable, "-m", "local_aws", "serve"],
         cwd=REPO_ROOT,
@@ -98,12 +101,17 @@ def start_serve(stack: LocalStack, **extra: str) -> subprocess.Popen[str]:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    deadline = time.monotonic() + 90
-    while stack.cli("status").returncode != 0:
-        assert process.poll() is None, process.communicate()[0]
-        assert time.monotonic() < deadline, "serve did not bring the stack up in 90 s"
-        time.sleep(1)
-    return process
+    try:
+        deadline = time.monotonic() + 90
+        while stack.cli("status").returncode != 0:
+            assert process.poll() is None, process.communicate()[0]
+            assert time.monotonic() < deadline, "serve did not bring the stack up in 90 s"
+            time.sleep(1)
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        stack.down(timeout_s=2)
 
 
 def pids(stack: LocalStack) -> dict[str, int]:
@@ -287,17 +295,12 @@ def test_data_survives_down_and_up(stack: LocalStack) -> None:
 
 def test_serve_listens_on_the_bind_host_and_stops_the_stack_on_sigterm(idle_stack: LocalStack) -> None:
     config = idle_stack.config
-    process = start_serve(idle_stack, LOCAL_AWS_BIND_HOST="0.0.0.0")
-    try:
+    with serving(idle_stack, LOCAL_AWS_BIND_HOST="0.0.0.0") as process:
         for port in (config.s3_port, config.sagemaker_port, config.moto_port):
             assert listening_hosts(port) in ({"0.0.0.0"}, {"::"}), port
         assert process.poll() is None
         process.send_signal(signal.SIGTERM)
         output = process.communicate(timeout=60)[0]
-    finally:
-        if process.poll() is None:
-            process.kill()
-        idle_stack.down(timeout_s=2)
     assert process.returncode == 0, output
     assert "Stopping the local stack" in output
     assert idle_stack.cli("status").returncode == 3
@@ -305,15 +308,10 @@ def test_serve_listens_on_the_bind_host_and_stops_the_stack_on_sigterm(idle_stac
 
 
 def test_serve_stops_the_stack_and_fails_when_a_service_ends(idle_stack: LocalStack) -> None:
-    process = start_serve(idle_stack)
-    try:
+    with serving(idle_stack) as process:
         assert listening_hosts(idle_stack.config.s3_port) == {"127.0.0.1"}
         os.kill(pids(idle_stack)["moto"], signal.SIGKILL)
         output = process.communicate(timeout=60)[0]
-    finally:
-        if process.poll() is None:
-            process.kill()
-        idle_stack.down(timeout_s=2)
     assert process.returncode == 1, output
     assert "SNS/SQS/IAM/STS (moto) ended on its own; stopping the stack" in output
     assert idle_stack.cli("status").returncode == 3
