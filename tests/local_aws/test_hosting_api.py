@@ -104,6 +104,16 @@ def serving(config: LocalAwsConfig, name: str) -> list[dict[str, Any]]:
     return json.loads(row[0] or "[]") if row else []
 
 
+def ended_within(pid: int, seconds: float) -> bool:
+    """Whether process ``pid`` is gone within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while process_alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
 def port_is_free(port: int) -> bool:
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -464,7 +474,8 @@ def test_an_update_replaces_the_processes_and_delete_frees_the_port(hosting: Hos
     assert invoke(hosting, name, encoded_image("JPEG"), "image/jpeg")["InvokedProductionVariant"] == "Green"
     (green,) = serving(hosting.config, name)
     assert green["pid"] != blue["pid"]
-    assert not process_alive(blue["pid"])
+    # Traffic moves to the new servers as the endpoint turns InService; the old ones are stopped just after.
+    assert ended_within(blue["pid"], 15)
     assert port_is_free(blue["port"])
 
     sagemaker.delete_endpoint(EndpointName=name)
