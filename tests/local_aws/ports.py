@@ -13,7 +13,8 @@ _PORT_RANGE = (15000, 22000)
 _picked: set[int] = set()
 
 
-def _is_free(port: int) -> bool:
+def port_is_free(port: int) -> bool:
+    """Whether a server could bind ``port`` on 127.0.0.1 now (connections in TIME_WAIT do not hold it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -28,7 +29,8 @@ def free_port() -> int:
     for _ in range(1000):
         port = random.randrange(*_PORT_RANGE)
         companion = port + GRPC_PORT_OFFSET
-        if port not in _picked and companion not in _picked and _is_free(port) and _is_free(companion):
+        pair = (port, companion)
+        if not set(pair) & _picked and all(port_is_free(each) for each in pair):
             _picked.update({port, companion})
             return port
     raise RuntimeError(f"no free port pair in {_PORT_RANGE}")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from botocore.exceptions import ClientError, WaiterError
 from local_aws.config import LocalAwsConfig
 from local_aws.environment import stack_variables
 from tests.local_aws.conftest import LocalStack, process_alive
+from tests.local_aws.ports import port_is_free
 from tests.local_aws.test_model_server import encoded_image, write_untrained_artifact
 
 IMAGE = "811284229777.dkr.ecr.us-east-1.amazonaws.com/object-detection:1"
@@ -111,16 +111,6 @@ def ended_within(pid: int, seconds: float) -> bool:
         if time.monotonic() > deadline:
             return False
         time.sleep(0.1)
-    return True
-
-
-def port_is_free(port: int) -> bool:
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
     return True
 
 
