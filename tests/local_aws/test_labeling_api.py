@@ -170,7 +170,10 @@ def test_stop_moves_a_running_job_to_stopping_then_stopped(sagemaker):
         "Stopping",
         "Stopped",
     )
-    sagemaker.stop_labeling_job(LabelingJobName="birds-stop")  # asking again is fine
+    try:
+        sagemaker.stop_labeling_job(LabelingJobName="birds-stop")  # asking again is fine while Stopping
+    except ClientError as error:  # the fake engine may have stopped already: then it is an error
+        assert "is Stopped" in str(error)
     stopped = wait_for_status(sagemaker, "birds-stop", "Stopped")
     assert stopped["LabelCounters"]["TotalLabeled"] == 1
     error = error_of(lambda: sagemaker.stop_labeling_job(LabelingJobName="birds-stop"))
