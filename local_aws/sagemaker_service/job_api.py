@@ -127,7 +127,10 @@ class JobApi(ABC, Generic[JobT]):
 
     def list_jobs(self, params: dict[str, Any]) -> dict[str, Any]:
         page, next_token = list_page(self.listed(params), params, default_order=self.default_order)
-        return {self.summaries_key: [self.summary(job) for job in page], "NextToken": next_token}
+        return {
+            self.summaries_key: [self._summary_of(job) | self.summary(job) for job in page],
+            "NextToken": next_token,
+        }
 
     def stop_job(self, params: dict[str, Any]) -> None:
         job = self.store.get(params[f"{self.kind}JobName"])
@@ -159,4 +162,13 @@ class JobApi(ABC, Generic[JobT]):
 
     @abstractmethod
     def summary(self, job: JobT) -> dict[str, Any]:
-        """A job as ``List<Kind>Jobs`` lists it."""
+        """The members of the job's ``List<Kind>Jobs`` summary beyond every kind's (``_summary_of``)."""
+
+    def _summary_of(self, job: JobT) -> dict[str, Any]:
+        return {
+            f"{self.kind}JobName": job.name,
+            f"{self.kind}JobArn": job.arn,
+            "CreationTime": job.creation_time,
+            "LastModifiedTime": job.last_modified_time,
+            f"{self.kind}JobStatus": job.status,
+        }

@@ -40,11 +40,6 @@ class LabelingApi(JobApi[LabelingJob]):
     def summary(self, job: LabelingJob) -> dict[str, Any]:
         human_task = job.request["HumanTaskConfig"]
         return {
-            "LabelingJobName": job.name,
-            "LabelingJobArn": job.arn,
-            "CreationTime": job.creation_time,
-            "LastModifiedTime": job.last_modified_time,
-            "LabelingJobStatus": job.status,
             "LabelCounters": job.counters,
             "WorkteamArn": human_task["WorkteamArn"],
             "PreHumanTaskLambdaArn": human_task.get("PreHumanTaskLambdaArn"),

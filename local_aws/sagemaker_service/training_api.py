@@ -72,12 +72,7 @@ class TrainingApi(JobApi[TrainingJob]):
 
     def summary(self, job: TrainingJob) -> dict[str, Any]:
         return {
-            "TrainingJobName": job.name,
-            "TrainingJobArn": job.arn,
-            "CreationTime": job.creation_time,
             "TrainingEndTime": job.training_end_time,
-            "LastModifiedTime": job.last_modified_time,
-            "TrainingJobStatus": job.status,
             "SecondaryStatus": job.secondary_status,
         }
 

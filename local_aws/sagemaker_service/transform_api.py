@@ -70,11 +70,6 @@ class TransformApi(JobApi[TransformJob]):
 
     def summary(self, job: TransformJob) -> dict[str, Any]:
         return {
-            "TransformJobName": job.name,
-            "TransformJobArn": job.arn,
-            "CreationTime": job.creation_time,
             "TransformEndTime": job.transform_end_time,
-            "LastModifiedTime": job.last_modified_time,
-            "TransformJobStatus": job.status,
             "FailureReason": job.failure_reason,
         }
