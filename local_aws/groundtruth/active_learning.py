@@ -7,10 +7,11 @@
   the image for every class, averaged across classes" (``image_mean_iou``).
 - Which of the detector's boxes make up the label (those scoring at least a cutoff, ``kept_detections``)
   and how sure the detector is of the whole image (``image_confidence``).
-- The confidence threshold: the lowest confidence at which the validation images at or above it have an
-  expected (mean) IoU of at least 0.6 with their human labels (``choose_threshold``). The box cutoff is
-  chosen on the validation set too (``calibrate``): a detector trained briefly from scratch scores its
-  boxes low, and a fixed cutoff such as 0.5 would leave its labels empty.
+- The confidence threshold: the lowest confidence at which an image's expected IoU with its human label,
+  read off the validation set, is at least 0.6 (``choose_threshold``): each auto-labeled image is expected
+  to reach the quality on its own, as AWS states the rule. The box cutoff is chosen on the validation set
+  too (``calibrate``): a detector trained briefly from scratch scores its boxes low, and a fixed cutoff such
+  as 0.5 would leave its labels empty.
 - Which unlabeled objects humans label next: the least confident, at most ``MaxConcurrentTaskCount``.
 """
 
@@ -22,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.optimize import isotonic_regression
 
 from local_aws.groundtruth.boxes import iou_matrix
 
@@ -163,29 +165,40 @@ class Threshold:
     """The chosen confidence threshold and what the validation set expects of it."""
 
     confidence: float | None  # None: no threshold reaches the required quality; nothing is auto-labeled
-    expected_mean_iou: float | None  # of the validation images at or above it
+    expected_mean_iou: float | None  # the mean quality of the validation images at or above it
     validation_images: int  # at or above it
+    expected_iou_at_threshold: float | None = None  # of an image of exactly the threshold's confidence
 
 
 def choose_threshold(
     confidences: Sequence[float], qualities: Sequence[float], required: float = REQUIRED_MEAN_IOU
 ) -> Threshold:
-    """The lowest confidence ``t`` such that the validation images of confidence >= ``t`` (at least
-    ``MIN_THRESHOLD_SUPPORT`` of them) have a mean quality of at least ``required``.
+    """The lowest confidence ``t`` whose images are expected to reach ``required``, with at least
+    ``MIN_THRESHOLD_SUPPORT`` validation images at or above it.
 
-    Images of equal confidence are taken or left together, since a threshold cannot split them.
+    An image's expected quality at a confidence is the non-decreasing (isotonic) fit of the validation
+    images' qualities on their confidences. Every image at or above ``t`` is then expected to reach the
+    quality, not just their mean: a mean over the validation set would let many sure, easy images carry
+    poor ones near the threshold, and after the first rounds the unlabeled objects are mostly the hard ones
+    near it. Images of equal confidence are taken or left together, since a threshold cannot split them.
     """
     if len(confidences) != len(qualities):
         raise ValueError(f"{len(confidences)} confidences but {len(qualities)} qualities")
-    order = sorted(range(len(confidences)), key=lambda i: -confidences[i])
+    if not confidences:
+        return Threshold(None, None, 0)
+    levels, level_of = np.unique(np.asarray(confidences, dtype=np.float64), return_inverse=True)
+    counts = np.bincount(level_of, minlength=len(levels))
+    sums = np.bincount(level_of, weights=np.asarray(qualities, dtype=np.float64), minlength=len(levels))
+    expected = isotonic_regression(sums / counts, weights=counts).x
     best = Threshold(None, None, 0)
-    total = 0.0
-    for count, index in enumerate(order, start=1):
-        total += qualities[index]
-        last_of_tie = count == len(order) or confidences[order[count]] < confidences[index]
-        mean = total / count
-        if last_of_tie and count >= MIN_THRESHOLD_SUPPORT and mean >= required:
-            best = Threshold(confidences[index], mean, count)
+    count, total = 0, 0.0
+    for level in reversed(range(len(levels))):
+        if expected[level] < required:
+            break
+        count += int(counts[level])
+        total += float(sums[level])
+        if count >= MIN_THRESHOLD_SUPPORT:
+            best = Threshold(float(levels[level]), total / count, count, float(expected[level]))
     return best
 
 

@@ -8,7 +8,7 @@ Iterations, as in AWS's example notebook:
    ``MaxConcurrentTaskCount``;
 4. and on, until every object is labeled: a detector is trained on every human label outside the
    validation set; from its predictions on the validation set, the box score cutoff and the confidence
-   threshold are chosen at which the auto-labeled images' expected mean IoU is at least 0.6; the unlabeled
+   threshold are chosen at which each auto-labeled image's expected mean IoU is at least 0.6; the unlabeled
    objects at or above the threshold get the detector's boxes as their labels ("human-annotated": "no");
    the least confident of the rest (those without a prediction first), at most ``MaxConcurrentTaskCount``,
    go to humans.
@@ -261,6 +261,7 @@ class AutoLabelingLoop:
                 "box-score-cutoff": calibration.box_cutoff,
                 "confidence-threshold": threshold.confidence,
                 "expected-mean-iou": threshold.expected_mean_iou,
+                "expected-mean-iou-at-threshold": threshold.expected_iou_at_threshold,
                 "validation-objects-above-threshold": threshold.validation_images,
                 "validation": [
                     {"datasetObjectId": str(o), "confidence": c, "mean-iou": q}
@@ -279,9 +280,10 @@ class AutoLabelingLoop:
         else:
             self.log(
                 f"Iteration {iteration}: box score cutoff {calibration.box_cutoff}, confidence threshold "
-                f"{threshold.confidence:.4f}: the {threshold.validation_images} of {len(scored)} validation "
-                f"images at or above it have a mean IoU of {threshold.expected_mean_iou:.3f} with their "
-                "human labels"
+                f"{threshold.confidence:.4f}: an image at the threshold is expected to reach a mean IoU of "
+                f"{threshold.expected_iou_at_threshold:.3f}; the {threshold.validation_images} of "
+                f"{len(scored)} validation images at or above it have a mean IoU of "
+                f"{threshold.expected_mean_iou:.3f} with their human labels"
             )
         return calibration
 

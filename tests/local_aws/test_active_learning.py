@@ -117,31 +117,40 @@ def test_calibration_picks_the_cutoff_that_lets_the_machine_label_the_most_valid
     assert nothing.threshold.confidence is None
 
 
-def test_threshold_is_the_lowest_confidence_whose_images_reach_the_required_mean_iou():
+def test_threshold_is_the_lowest_confidence_whose_images_are_expected_to_reach_the_required_iou():
     confidences = [0.99, 0.95, 0.9, 0.85, 0.8, 0.7, 0.6, 0.55]
     qualities = [0.9, 0.8, 0.7, 0.7, 0.6, 0.3, 0.2, 0.0]
     threshold = al.choose_threshold(confidences, qualities)
-    # Down to 0.7 the mean is (0.9 + 0.8 + 0.7 + 0.7 + 0.6 + 0.3) / 6 = 0.667; with 0.6 it is 0.6 exactly.
-    assert threshold.confidence == 0.6
-    assert threshold.validation_images == 7
-    assert threshold.expected_mean_iou == pytest.approx(4.2 / 7)
-    assert al.choose_threshold(confidences, qualities, required=0.7).confidence == 0.8
+    # Down to 0.6 the mean would still be 4.2 / 7 = 0.6, but an image at 0.7 is expected to reach only 0.3.
+    assert threshold.confidence == 0.8
+    assert threshold.validation_images == 5
+    assert threshold.expected_mean_iou == pytest.approx(3.7 / 5)
+    assert threshold.expected_iou_at_threshold == pytest.approx(0.6)
+    # 0.85 reaches 0.7, but only 4 images are at or above it.
+    assert al.choose_threshold(confidences, qualities, required=0.7).confidence is None
+
+
+def test_a_lucky_image_below_poor_ones_does_not_lower_the_threshold():
+    confidences = [0.9, 0.85, 0.8, 0.75, 0.7, 0.65, 0.6]
+    qualities = [0.8, 0.8, 0.8, 0.8, 0.8, 0.2, 0.9]
+    threshold = al.choose_threshold(confidences, qualities)
+    # The fit pools 0.65 and 0.6 (expected 0.55): the threshold stays above both.
+    assert threshold.confidence == 0.7
+    assert threshold.expected_iou_at_threshold == pytest.approx(0.8)
 
 
 def test_threshold_takes_or_leaves_images_of_equal_confidence_together():
     confidences = [0.9, 0.9, 0.9, 0.9, 0.9, 0.8, 0.8]
-    qualities = [0.7, 0.7, 0.7, 0.7, 0.7, 1.0, 0.0]
-    # Taking one of the 0.8 images would keep the mean above 0.6, both bring it to 0.642: still above.
-    assert al.choose_threshold(confidences, qualities).confidence == 0.8
-    low = [0.7, 0.7, 0.7, 0.7, 0.7, 0.6, 0.0]
-    # (3.5 + 0.6) / 6 = 0.683 would pass, but the 0.8 pair together gives 4.1 / 7 = 0.586.
-    assert al.choose_threshold(confidences, low).confidence == 0.9
+    # The 0.8 pair is expected to reach (1.0 + 0.2) / 2 = 0.6 together, though one of them reaches 0.2.
+    assert al.choose_threshold(confidences, [0.7] * 5 + [1.0, 0.2]).confidence == 0.8
+    assert al.choose_threshold(confidences, [0.7] * 5 + [1.0, 0.0]).confidence == 0.9
 
 
 def test_no_threshold_when_too_few_images_or_too_little_quality():
     assert al.choose_threshold([0.9] * 4, [1.0] * 4).confidence is None  # under MIN_THRESHOLD_SUPPORT
     none = al.choose_threshold([0.9, 0.8, 0.7, 0.6, 0.5, 0.4], [0.5] * 6)
     assert (none.confidence, none.expected_mean_iou, none.validation_images) == (None, None, 0)
+    assert al.choose_threshold([], []).confidence is None
     with pytest.raises(ValueError, match="3 confidences but 2 qualities"):
         al.choose_threshold([0.1, 0.2, 0.3], [0.1, 0.2])
 
