@@ -8,11 +8,14 @@
 - Which of the detector's boxes make up the label (those scoring at least a cutoff, ``kept_detections``)
   and how sure the detector is of the whole image (``image_confidence``).
 - The confidence threshold: the lowest confidence at which an image's expected IoU with its human label,
-  read off the validation set, is at least 0.6 (``choose_threshold``): each auto-labeled image is expected
-  to reach the quality on its own, as AWS states the rule. The box cutoff is chosen on the validation set
-  too (``calibrate``): a detector trained briefly from scratch scores its boxes low, and a fixed cutoff such
-  as 0.5 would leave its labels empty.
-- Which unlabeled objects humans label next: the least confident, at most ``MaxConcurrentTaskCount``.
+  read off the validation set, exceeds 0.6 by one standard error of the estimate (``choose_threshold``):
+  each auto-labeled image is expected to reach the quality on its own, as AWS states the rule. The box
+  cutoff is chosen on the validation set too (``calibrate``): a detector trained briefly from scratch
+  scores its boxes low, and a fixed cutoff such as 0.5 would leave its labels empty. Empty labels get a
+  threshold of their own: a detector that misses an object often scores it far below the cutoff, so its
+  image looks surely empty.
+- Which unlabeled objects humans label next: the least sure (``human_priority``), at most
+  ``MaxConcurrentTaskCount``.
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ REQUIRED_MEAN_IOU = 0.6
 MAX_PROBE_FAILURE_SHARE = 0.1
 # The threshold rests on at least this many validation images: fewer say too little about the quality.
 MIN_THRESHOLD_SUPPORT = 5
+# An image at the threshold must be expected to reach the quality by this many standard errors of the
+# expectation: a few dozen validation images estimate it roughly, and a lucky estimate labels badly.
+MARGIN_STANDARD_ERRORS = 1.0
 # The box score cutoffs tried on the validation set.
 BOX_CUTOFFS = tuple(round(0.05 * step, 2) for step in range(1, 20))
 
@@ -168,19 +174,25 @@ class Threshold:
     expected_mean_iou: float | None  # the mean quality of the validation images at or above it
     validation_images: int  # at or above it
     expected_iou_at_threshold: float | None = None  # of an image of exactly the threshold's confidence
+    standard_error_at_threshold: float | None = None  # of that expectation
 
 
 def choose_threshold(
-    confidences: Sequence[float], qualities: Sequence[float], required: float = REQUIRED_MEAN_IOU
+    confidences: Sequence[float],
+    qualities: Sequence[float],
+    required: float = REQUIRED_MEAN_IOU,
+    margin: float = MARGIN_STANDARD_ERRORS,
 ) -> Threshold:
-    """The lowest confidence ``t`` whose images are expected to reach ``required``, with at least
-    ``MIN_THRESHOLD_SUPPORT`` validation images at or above it.
+    """The lowest confidence ``t`` whose images are expected to reach ``required`` with a margin of
+    ``margin`` standard errors, with at least ``MIN_THRESHOLD_SUPPORT`` validation images at or above it.
 
     An image's expected quality at a confidence is the non-decreasing (isotonic) fit of the validation
     images' qualities on their confidences. Every image at or above ``t`` is then expected to reach the
     quality, not just their mean: a mean over the validation set would let many sure, easy images carry
     poor ones near the threshold, and after the first rounds the unlabeled objects are mostly the hard ones
-    near it. Images of equal confidence are taken or left together, since a threshold cannot split them.
+    near it. The fit at a confidence is the mean of a block of validation images; its standard error is the
+    spread of all images about the fit over the square root of the block's size. Images of equal
+    confidence are taken or left together, since a threshold cannot split them.
     """
     if len(confidences) != len(qualities):
         raise ValueError(f"{len(confidences)} confidences but {len(qualities)} qualities")
@@ -188,38 +200,77 @@ def choose_threshold(
         return Threshold(None, None, 0)
     levels, level_of = np.unique(np.asarray(confidences, dtype=np.float64), return_inverse=True)
     counts = np.bincount(level_of, minlength=len(levels))
-    sums = np.bincount(level_of, weights=np.asarray(qualities, dtype=np.float64), minlength=len(levels))
-    expected = isotonic_regression(sums / counts, weights=counts).x
+    values = np.asarray(qualities, dtype=np.float64)
+    sums = np.bincount(level_of, weights=values, minlength=len(levels))
+    fit = isotonic_regression(sums / counts, weights=counts)
+    expected = fit.x
+    spread = float(np.sqrt(np.mean((values - expected[level_of]) ** 2)))
+    block_size = np.repeat(np.add.reduceat(counts, fit.blocks[:-1]), np.diff(fit.blocks))
+    standard_error = spread / np.sqrt(block_size)
     best = Threshold(None, None, 0)
     count, total = 0, 0.0
     for level in reversed(range(len(levels))):
-        if expected[level] < required:
+        if expected[level] - margin * standard_error[level] < required:
             break
         count += int(counts[level])
         total += float(sums[level])
         if count >= MIN_THRESHOLD_SUPPORT:
-            best = Threshold(float(levels[level]), total / count, count, float(expected[level]))
+            best = Threshold(
+                float(levels[level]),
+                total / count,
+                count,
+                float(expected[level]),
+                float(standard_error[level]),
+            )
     return best
 
 
 @dataclass(frozen=True)
 class Calibration:
-    """The box cutoff and the confidence threshold that let the machine label the most validation images."""
+    """The box cutoff and the confidence thresholds that let the machine label the most validation images.
+
+    Labels with boxes and empty labels have a threshold each (``threshold_for``): a detector that misses
+    an object often scores it far below the cutoff, which makes the image look surely empty. Empty labels
+    are trusted only as far as the validation images the detector calls empty show them right.
+    """
 
     box_cutoff: float
-    threshold: Threshold
+    threshold: Threshold  # of labels with boxes
+    empty_threshold: Threshold  # of empty labels
     confidences: tuple[float, ...]  # of the validation images, with this cutoff
     qualities: tuple[float, ...]  # mean IoU of their labels with this cutoff, against the human labels
+    empty: tuple[bool, ...]  # whether their label is empty with this cutoff
+
+    def threshold_for(self, detections: Sequence[Detection]) -> Threshold:
+        return self.empty_threshold if is_empty_label(detections, self.box_cutoff) else self.threshold
+
+    @property
+    def validation_images(self) -> int:
+        """The validation images at or above their threshold."""
+        return self.threshold.validation_images + self.empty_threshold.validation_images
+
+    @property
+    def expected_mean_iou(self) -> float | None:
+        """The mean quality of the validation images at or above their threshold."""
+        parts = [t for t in (self.threshold, self.empty_threshold) if t.expected_mean_iou is not None]
+        if not parts:
+            return None
+        total = sum(t.expected_mean_iou * t.validation_images for t in parts)  # type: ignore[operator]
+        return total / sum(t.validation_images for t in parts)
 
 
 BoxList = Sequence[tuple[int, tuple[float, float, float, float]]]
 
 
+def is_empty_label(detections: Sequence[Detection], cutoff: float) -> bool:
+    return not any(d.score >= cutoff for d in detections)
+
+
 def calibrate(
     validation: Sequence[tuple[Sequence[Detection], BoxList]], cutoffs: Sequence[float] = BOX_CUTOFFS
 ) -> Calibration:
-    """For each box cutoff, the threshold over the validation images ``(detections, human boxes)``; the
-    cutoff whose threshold admits the most images wins (then the higher expected mean IoU, then the higher
+    """For each box cutoff, the thresholds over the validation images ``(detections, human boxes)``; the
+    cutoff whose thresholds admit the most images wins (then the higher expected mean IoU, then the higher
     cutoff)."""
     best: Calibration | None = None
     for cutoff in sorted(cutoffs, reverse=True):
@@ -231,7 +282,15 @@ def calibrate(
             )
             for found, truth in validation
         )
-        candidate = Calibration(cutoff, choose_threshold(confidences, qualities), confidences, qualities)
+        empty = tuple(is_empty_label(found, cutoff) for found, _ in validation)
+        candidate = Calibration(
+            cutoff,
+            _stratum_threshold(confidences, qualities, [not e for e in empty]),
+            _stratum_threshold(confidences, qualities, list(empty)),
+            confidences,
+            qualities,
+            empty,
+        )
         if best is None or _rank(candidate) > _rank(best):
             best = candidate
     if best is None:
@@ -239,23 +298,44 @@ def calibrate(
     return best
 
 
+def _stratum_threshold(
+    confidences: Sequence[float], qualities: Sequence[float], members: Sequence[bool]
+) -> Threshold:
+    chosen = [i for i, member in enumerate(members) if member]
+    return choose_threshold([confidences[i] for i in chosen], [qualities[i] for i in chosen])
+
+
 def _rank(calibration: Calibration) -> tuple[int, float]:
-    threshold = calibration.threshold
-    return threshold.validation_images, threshold.expected_mean_iou or 0.0
+    return calibration.validation_images, calibration.expected_mean_iou or 0.0
 
 
-def auto_labeled(confidences: dict[int, float], threshold: Threshold) -> list[int]:
-    """The objects whose confidence reaches the threshold, in object order."""
-    if threshold.confidence is None:
-        return []
-    return sorted(o for o, confidence in confidences.items() if confidence >= threshold.confidence)
+def auto_labeled(detections: dict[int, Sequence[Detection]], calibration: Calibration) -> list[int]:
+    """The objects whose confidence reaches the threshold of their label's kind, in object order."""
+    chosen = []
+    for object_id, found in detections.items():
+        threshold = calibration.threshold_for(found).confidence
+        if threshold is not None and image_confidence(found, calibration.box_cutoff) >= threshold:
+            chosen.append(object_id)
+    return sorted(chosen)
+
+
+def human_priority(detections: Sequence[Detection] | None, calibration: Calibration) -> float:
+    """How sure the detector is of an unlabeled object, for the order in which humans take them: its
+    image confidence, but -inf without a prediction, or when its label would be empty while the
+    validation set trusts no empty label (the detector may be blind to its objects)."""
+    if detections is None:
+        return -math.inf
+    empty_untrusted = calibration.empty_threshold.confidence is None
+    if empty_untrusted and is_empty_label(detections, calibration.box_cutoff):
+        return -math.inf
+    return image_confidence(detections, calibration.box_cutoff)
 
 
 def next_for_humans(
-    unlabeled: Sequence[int], confidences: dict[int, float], max_concurrent_tasks: int
+    unlabeled: Sequence[int], priorities: dict[int, float], max_concurrent_tasks: int
 ) -> list[int]:
-    """The least confident unlabeled objects, at most ``max_concurrent_tasks``; ties keep ``unlabeled``'s
-    order (random)."""
+    """The least sure unlabeled objects (``human_priority``), at most ``max_concurrent_tasks``; ties keep
+    ``unlabeled``'s order (random)."""
     position = {o: i for i, o in enumerate(unlabeled)}
-    ranked = sorted(unlabeled, key=lambda o: (confidences.get(o, -math.inf), position[o]))
+    ranked = sorted(unlabeled, key=lambda o: (priorities.get(o, -math.inf), position[o]))
     return ranked[:max_concurrent_tasks]

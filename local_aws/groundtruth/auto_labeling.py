@@ -219,11 +219,12 @@ class AutoLabelingLoop:
         refs = [self.run_.lines[o].source_ref for o in progress.unlabeled]
         predictions = self.detector.predict(iteration, model, "inference", refs, self.should_stop)
         detections = dict(zip(progress.unlabeled, predictions, strict=True))
-        confidences = {o: al.image_confidence(d, cutoff) for o, d in detections.items() if d is not None}
-        chosen = al.auto_labeled(confidences, calibration.threshold)
+        predicted = {o: d for o, d in detections.items() if d is not None}
+        chosen = al.auto_labeled(predicted, calibration)
         machine = set(self._label_by_machine(iteration, chosen, detections, cutoff))
         progress.unlabeled = [o for o in progress.unlabeled if o not in machine]
-        for_humans = al.next_for_humans(progress.unlabeled, confidences, self.batch_size)
+        priorities = {o: al.human_priority(detections[o], calibration) for o in progress.unlabeled}
+        for_humans = al.next_for_humans(progress.unlabeled, priorities, self.batch_size)
         labeled, stopped = self._humans(iteration, for_humans)
         self._write_intermediate(iteration)
         progress.human_labeled.extend(labeled)
@@ -251,7 +252,7 @@ class AutoLabelingLoop:
                 for o, detections in scored
             ]
         )
-        threshold = calibration.threshold
+        threshold, empty = calibration.threshold, calibration.empty_threshold
         write_json(
             self.run_.s3,
             self.run_.tree.bucket,
@@ -262,29 +263,48 @@ class AutoLabelingLoop:
                 "confidence-threshold": threshold.confidence,
                 "expected-mean-iou": threshold.expected_mean_iou,
                 "expected-mean-iou-at-threshold": threshold.expected_iou_at_threshold,
+                "standard-error-at-threshold": threshold.standard_error_at_threshold,
                 "validation-objects-above-threshold": threshold.validation_images,
+                "empty-label-confidence-threshold": empty.confidence,
+                "empty-label-expected-mean-iou": empty.expected_mean_iou,
+                "validation-objects-above-empty-label-threshold": empty.validation_images,
                 "validation": [
-                    {"datasetObjectId": str(o), "confidence": c, "mean-iou": q}
-                    for (o, _), c, q in zip(
-                        scored, calibration.confidences, calibration.qualities, strict=True
+                    {"datasetObjectId": str(o), "confidence": c, "mean-iou": q, "empty-label": e}
+                    for (o, _), c, q, e in zip(
+                        scored, calibration.confidences, calibration.qualities, calibration.empty, strict=True
                     )
                 ],
             },
         )
-        if threshold.confidence is None:
+        if calibration.validation_images == 0:
             self.log(
                 f"Iteration {iteration}: on the {len(scored)} validation images no box score cutoff and "
                 f"confidence threshold give an expected mean IoU of {al.REQUIRED_MEAN_IOU}; nothing is "
                 "labeled by the machine"
             )
+            return calibration
+        if threshold.confidence is None:
+            boxes = "no confidence threshold for labels with boxes reaches it"
         else:
-            self.log(
-                f"Iteration {iteration}: box score cutoff {calibration.box_cutoff}, confidence threshold "
-                f"{threshold.confidence:.4f}: an image at the threshold is expected to reach a mean IoU of "
-                f"{threshold.expected_iou_at_threshold:.3f}; the {threshold.validation_images} of "
-                f"{len(scored)} validation images at or above it have a mean IoU of "
-                f"{threshold.expected_mean_iou:.3f} with their human labels"
+            boxes = (
+                f"labels with boxes from confidence {threshold.confidence:.4f}, where an image is expected "
+                f"to reach {threshold.expected_iou_at_threshold:.3f} ± "
+                f"{threshold.standard_error_at_threshold:.3f} (the {threshold.validation_images} "
+                f"validation images at or above it: {threshold.expected_mean_iou:.3f})"
             )
+        empty_images = sum(calibration.empty)
+        if empty.confidence is None:
+            empties = f"empty labels are not trusted ({empty_images} validation images would get one)"
+        else:
+            empties = (
+                f"empty labels from confidence {empty.confidence:.4f} (the {empty.validation_images} "
+                f"validation images at or above it: {empty.expected_mean_iou:.3f})"
+            )
+        self.log(
+            f"Iteration {iteration}: box score cutoff {calibration.box_cutoff}; an expected mean IoU of "
+            f"{al.REQUIRED_MEAN_IOU} with the human labels of {len(scored)} validation images gives {boxes}; "
+            f"{empties}"
+        )
         return calibration
 
     def _label_by_machine(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pytest
 
 from local_aws.groundtruth import active_learning as al
@@ -108,13 +111,14 @@ def test_calibration_picks_the_cutoff_that_lets_the_machine_label_the_most_valid
     good = [([_located(0.45, 0.0)], truth)] * 5
     bad = [([_located(0.2, 0.7)], truth)] * 5
     calibration = al.calibrate(good + bad)
-    # A cutoff of 0.5 keeps no box at all; a lower one keeps the good boxes, and the good images come first.
-    assert calibration.box_cutoff < 0.45
+    # A cutoff of 0.5 keeps no box at all; 0.45 or lower keeps the good boxes.
+    assert calibration.box_cutoff <= 0.45
     assert calibration.threshold.validation_images == 5
     assert calibration.threshold.expected_mean_iou == 1.0
     assert calibration.qualities == (1.0,) * 5 + (0.0,) * 5
     nothing = al.calibrate(bad)
     assert nothing.threshold.confidence is None
+    assert nothing.empty_threshold.confidence is None
 
 
 def test_threshold_is_the_lowest_confidence_whose_images_are_expected_to_reach_the_required_iou():
@@ -141,9 +145,25 @@ def test_a_lucky_image_below_poor_ones_does_not_lower_the_threshold():
 
 def test_threshold_takes_or_leaves_images_of_equal_confidence_together():
     confidences = [0.9, 0.9, 0.9, 0.9, 0.9, 0.8, 0.8]
-    # The 0.8 pair is expected to reach (1.0 + 0.2) / 2 = 0.6 together, though one of them reaches 0.2.
-    assert al.choose_threshold(confidences, [0.7] * 5 + [1.0, 0.2]).confidence == 0.8
-    assert al.choose_threshold(confidences, [0.7] * 5 + [1.0, 0.0]).confidence == 0.9
+    # Without a margin: the 0.8 pair is expected to reach (1.0 + 0.2) / 2 = 0.6 together, though one of
+    # them reaches 0.2.
+    assert al.choose_threshold(confidences, [0.7] * 5 + [1.0, 0.2], margin=0).confidence == 0.8
+    assert al.choose_threshold(confidences, [0.7] * 5 + [1.0, 0.0], margin=0).confidence == 0.9
+
+
+def test_an_image_at_the_threshold_must_be_expected_to_reach_the_quality_by_a_standard_error():
+    confidences = [0.9, 0.9, 0.9, 0.9, 0.9, 0.8, 0.8]
+    qualities = [0.7] * 5 + [1.0, 0.2]
+    threshold = al.choose_threshold(confidences, qualities)
+    # The spread about the fit (0.7 x 5, 0.6 x 2) is sqrt((0.4^2 + 0.4^2) / 7) = 0.214: the pair at 0.8 is
+    # expected to reach 0.6 - 0.214 / sqrt(2), too little; the five at 0.9 reach 0.7 - 0.214 / sqrt(5).
+    assert threshold.confidence == 0.9
+    assert threshold.expected_iou_at_threshold == pytest.approx(0.7)
+    assert threshold.standard_error_at_threshold == pytest.approx(np.sqrt(0.32 / 7) / np.sqrt(5))
+    # A bigger margin admits nothing: 0.7 - 2 x 0.0956 < 0.6.
+    assert al.choose_threshold(confidences, qualities, margin=2).confidence is None
+    # Qualities on the fit have no spread: the margin changes nothing.
+    assert al.choose_threshold([0.9] * 5, [0.6] * 5, margin=3).confidence == 0.9
 
 
 def test_no_threshold_when_too_few_images_or_too_little_quality():
@@ -155,16 +175,51 @@ def test_no_threshold_when_too_few_images_or_too_little_quality():
         al.choose_threshold([0.1, 0.2, 0.3], [0.1, 0.2])
 
 
-def test_auto_labeled_objects_are_those_at_or_above_the_threshold():
-    threshold = al.Threshold(0.8, 0.7, 10)
-    assert al.auto_labeled({4: 0.8, 2: 0.95, 7: 0.79}, threshold) == [2, 4]
-    assert al.auto_labeled({4: 0.99}, al.Threshold(None, None, 0)) == []
+def test_auto_labeled_objects_are_those_at_or_above_the_threshold_of_their_label():
+    truth = [(0, (0.0, 0.0, 0.2, 0.2))]
+    found = [([_located(0.6 + 0.05 * i, 0.0)], truth) for i in range(5)]
+    # Five more birds the detector scores far below any cutoff: their images look surely empty.
+    missed = [([_located(0.01, 0.0)], truth)] * 5
+    calibration = al.calibrate(found + missed)
+    assert calibration.threshold.confidence is not None
+    assert calibration.empty_threshold.confidence is None
+    assert calibration.empty == (False,) * 5 + (True,) * 5
+    unlabeled = {
+        4: [_located(0.95, 0.0)],
+        2: [_located(0.99, 0.3)],
+        7: [_located(0.01, 0.0)],  # would be an empty label, which the validation set does not trust
+        9: [],
+    }
+    assert al.auto_labeled(unlabeled, calibration) == [2, 4]
+    nothing = al.calibrate(missed)
+    assert (nothing.validation_images, nothing.expected_mean_iou) == (0, None)
+    assert al.auto_labeled(unlabeled, nothing) == []
 
 
-def test_humans_get_the_least_confident_objects_first():
+def test_empty_labels_are_trusted_when_the_validation_set_shows_them_right():
+    truth = [(0, (0.0, 0.0, 0.2, 0.2))]
+    found = [([_located(0.9, 0.0)], truth)] * 5
+    empty = [([_located(0.02, 0.5)], [])] * 5  # images without birds, where the detector sees none
+    calibration = al.calibrate(found + empty)
+    assert calibration.empty_threshold.validation_images == 5
+    assert calibration.validation_images == 10
+    assert al.auto_labeled({3: [_located(0.01, 0.5)], 8: []}, calibration) == [3, 8]
+
+
+def test_humans_get_the_least_sure_objects_first():
     confidences = {1: 0.9, 2: 0.6, 3: 0.7, 4: 0.6}
     # Object 5 has no prediction at all: humans take it first; ties keep the given (random) order.
     assert al.next_for_humans([1, 4, 2, 3, 5], confidences, 3) == [5, 4, 2]
+
+
+def test_an_object_whose_label_would_be_empty_is_unsure_while_empty_labels_are_not_trusted():
+    truth = [(0, (0.0, 0.0, 0.2, 0.2))]
+    calibration = al.calibrate([([_located(0.9, 0.0)], truth)] * 5 + [([_located(0.01, 0.0)], truth)] * 5)
+    assert al.human_priority(None, calibration) == -math.inf
+    assert al.human_priority([_located(0.01, 0.0)], calibration) == -math.inf
+    assert al.human_priority([], calibration) == -math.inf
+    sure = al.human_priority([_located(0.95, 0.0)], calibration)
+    assert sure == al.image_confidence([_located(0.95, 0.0)], calibration.box_cutoff) > 0
 
 
 def test_resource_names_derive_from_the_job_name_and_fit_sagemaker_names():

@@ -192,7 +192,7 @@ def test_output_tree_has_the_active_learning_training_and_inference_folders(auto
     threshold = json.loads(store.read_bytes(f"{prefix}activelearning/4/validation/threshold.json"))
     assert threshold["expected-mean-iou"] >= 0.6
     _, messages = log_messages(inputs.config, LOG_GROUP, JOB)
-    assert any("confidence threshold" in m for m in messages)
+    assert any("box score cutoff" in m and "labels with boxes from confidence" in m for m in messages)
 
 
 def test_a_dataset_under_the_minimum_is_labeled_by_humans_and_the_log_says_why(inputs):

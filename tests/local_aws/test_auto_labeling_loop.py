@@ -244,12 +244,19 @@ def test_the_output_tree_reads_with_the_pipeline_readers(config):
     assert sum(c.images for c in human.values()) == outcome.result["counters"]["HumanLabeled"]
     assert min(auto) == 4 and sorted(human)[:3] == [1, 2, 3]
     threshold = json.loads(store.read_bytes(f"{prefix}activelearning/4/validation/threshold.json"))
-    # The highest box cutoff that keeps the easy images' boxes and tells them from the others.
-    assert threshold["box-score-cutoff"] == 0.9
-    assert threshold["confidence-threshold"] == pytest.approx((EASY_SCORE - 0.9) / (1 - 0.9))
+    # The highest box cutoff that keeps the easy images' boxes: the others' labels would be empty, and
+    # empty labels are wrong on every validation image.
+    assert threshold["box-score-cutoff"] == EASY_SCORE
+    assert threshold["confidence-threshold"] == 0.0
     assert threshold["expected-mean-iou"] >= al.REQUIRED_MEAN_IOU
-    assert len(threshold["validation"]) == len(al.plan_objects(JOB, IMAGES, MAX_CONCURRENT).validation)
-    assert any("box score cutoff 0.9, confidence threshold 0.5000" in message for message in outcome.log)
+    assert threshold["empty-label-confidence-threshold"] is None
+    validation = threshold["validation"]
+    assert len(validation) == len(al.plan_objects(JOB, IMAGES, MAX_CONCURRENT).validation)
+    assert {v["mean-iou"] for v in validation if v["empty-label"]} == {0.0}
+    assert any(
+        f"box score cutoff {EASY_SCORE}; " in m and "labels with boxes from confidence 0.0000" in m
+        for m in outcome.log
+    )
 
 
 def test_humans_label_the_least_confident_at_most_max_concurrent_tasks_per_iteration(config):
