@@ -8,10 +8,10 @@ Iterations, as in AWS's example notebook:
    ``MaxConcurrentTaskCount``;
 4. and on, until every object is labeled: a detector is trained on every human label outside the
    validation set; from its predictions on the validation set, the box score cutoff and the confidence
-   threshold are chosen at which each auto-labeled image's expected mean IoU is at least 0.6; the unlabeled
-   objects at or above the threshold get the detector's boxes as their labels ("human-annotated": "no");
-   the least confident of the rest (those without a prediction first), at most ``MaxConcurrentTaskCount``,
-   go to humans.
+   thresholds (labels with boxes, empty labels) are chosen at which each auto-labeled image's expected mean
+   IoU is at least 0.6; the unlabeled objects at or above their threshold get the detector's boxes as their
+   labels ("human-annotated": "no"); the least sure of the rest (those without a prediction, or whose
+   untrusted label would be empty, first), at most ``MaxConcurrentTaskCount``, go to humans.
 
 The detector (``Detector``) trains and predicts through SageMaker jobs in the service
 (``auto_labeling_detector``); the decisions are in ``active_learning``. Which objects humans label first
@@ -200,7 +200,7 @@ class AutoLabelingLoop:
         self.run_.write_manifest(self.run_.tree.intermediate_manifest_key(iteration))
 
     def _round(self, iteration: int, progress: _Progress) -> tuple[TrainedModel, bool]:
-        """Train, choose the threshold, auto-label, send the least confident to humans."""
+        """Train, choose the thresholds, auto-label, send the least sure to humans."""
         if not progress.human_labeled or not progress.validation:
             raise LabelingJobFailed(
                 "ClientError: automated data labeling has no human labels to train or validate a detector "
