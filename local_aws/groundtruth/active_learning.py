@@ -252,11 +252,9 @@ class Calibration:
     @property
     def expected_mean_iou(self) -> float | None:
         """The mean quality of the validation images at or above their threshold."""
-        parts = [t for t in (self.threshold, self.empty_threshold) if t.expected_mean_iou is not None]
-        if not parts:
-            return None
-        total = sum(t.expected_mean_iou * t.validation_images for t in parts)  # type: ignore[operator]
-        return total / sum(t.validation_images for t in parts)
+        thresholds = (self.threshold, self.empty_threshold)
+        total = sum((t.expected_mean_iou or 0.0) * t.validation_images for t in thresholds)
+        return total / self.validation_images if self.validation_images else None
 
 
 BoxList = Sequence[tuple[int, tuple[float, float, float, float]]]
