@@ -261,7 +261,7 @@ BoxList = Sequence[tuple[int, tuple[float, float, float, float]]]
 
 
 def is_empty_label(detections: Sequence[Detection], cutoff: float) -> bool:
-    return not any(d.score >= cutoff for d in detections)
+    return not kept_detections(detections, cutoff)
 
 
 def calibrate(
