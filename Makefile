@@ -1,6 +1,11 @@
 # One virtualenv in the repo, built from the pinned files; Airflow's home is .airflow/ (SQLite), git-ignored.
 SHELL := /bin/bash
-PYTHON ?= python3.11
+# The first Python on the PATH that Airflow 3.3 and the pinned numpy and pandas all support (3.11 to 3.14),
+# 3.11 first: the one CI runs. `make PYTHON=/path/to/python3.12 install` picks another.
+SUPPORTED_PYTHONS := 3.11 3.12 3.13 3.14
+PYTHON_VERSION_CHECK := import sys; sys.exit(sys.version_info[:2] not in [(3, 11), (3, 12), (3, 13), (3, 14)])
+PYTHON ?= $(shell for p in $(addprefix python,$(SUPPORTED_PYTHONS)) python3; do \
+	$$p -c '$(PYTHON_VERSION_CHECK)' 2> /dev/null && { echo $$p; break; }; done)
 VENV := .venv
 BIN := $(VENV)/bin
 export AIRFLOW_HOME := $(CURDIR)/.airflow
@@ -11,18 +16,28 @@ export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 
 .PHONY: install lint format test unit bench airflow-db dags-report clean demo demo-full local-aws-up local-aws-down local-aws-status seed
 
-install: $(VENV)/.installed chromium
+install: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt requirements-local-aws.txt requirements-dev.txt constraints.txt
+	@test -x $(BIN)/python || "$(PYTHON)" -c '$(PYTHON_VERSION_CHECK)' 2> /dev/null || { \
+		echo "No supported Python found (PYTHON='$(PYTHON)'): this project needs Python 3.11, 3.12, 3.13 or" \
+			"3.14 (what Airflow 3.3 and the pinned numpy and pandas support) on the PATH as python3.1x," \
+			"or named with make PYTHON=/path/to/python3.1x" >&2; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt -r requirements-local-aws.txt -r requirements-dev.txt -c constraints.txt
 	touch $@
 
-# The UI test's browser, driven by Playwright: Debian's chromium, installed once (Playwright downloads none).
+# The UI test's browser, driven by Playwright: Debian's chromium (Playwright downloads none). Only `make test`
+# needs it; as root it is installed once, anyone else is told how.
 .PHONY: chromium
 chromium:
-	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium > /dev/null; }
+	@test -x /usr/bin/chromium || if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium > /dev/null; \
+	else \
+		echo "make test drives the Airflow UI in Debian's chromium, and /usr/bin/chromium is missing:" \
+			"install it once with 'sudo apt-get install chromium', then run make test again" >&2; exit 1; \
+	fi
 
 lint: install
 	$(BIN)/ruff check .
@@ -35,7 +50,7 @@ format: install
 airflow-db: install
 	$(BIN)/airflow db migrate > /dev/null
 
-test: lint airflow-db
+test: lint airflow-db chromium
 	$(BIN)/pytest
 
 unit: install

@@ -19,7 +19,7 @@ from ground_truth_pipeline.steps import analyse_step
 from tests.conftest import REGION
 from tests.labeling_job_tree import write_labeling_job_tree
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.calendar]
 
 BUCKET = "experiments"
 JOB = "gtod-bird-0123456789-label"

@@ -17,7 +17,7 @@ from ground_truth_pipeline.aws.resumable_operators import ResumableEndpointOpera
 from ground_truth_pipeline.experiment import ExperimentRun
 from tests.conftest import REGION, ROOT
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.calendar]
 
 ROLE = "arn:aws:iam::123456789012:role/GroundTruthExecution"
 RUN = ExperimentRun("ground_truth_object_detection", "manual__1", "experiments", "demo", "Bird", "/m/015p6")

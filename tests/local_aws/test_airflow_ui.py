@@ -70,7 +70,9 @@ def api(airflow: AirflowStandalone) -> Iterator[httpx.Client]:
 @pytest.fixture
 def page() -> Iterator[Page]:
     if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make install` installs Debian's chromium")
+        pytest.fail(
+            f"{CHROMIUM} is missing: as root, `make test` installs it; else: apt-get install chromium"
+        )
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
         try:

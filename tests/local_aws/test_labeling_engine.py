@@ -32,6 +32,8 @@ from local_aws.config import LocalAwsConfig
 from local_aws.groundtruth import LabelingJobFailed, check_labeling_job_request, run_labeling_job
 from local_aws.reference_index import ReferenceBox, ReferenceImage, ReferenceIndex
 
+pytestmark = pytest.mark.calendar
+
 REGION = "us-east-1"
 PUBLIC_CROWD = f"arn:aws:sagemaker:{REGION}:394669845002:workteam/public-crowd/default"
 PRE_LAMBDA = f"arn:aws:lambda:{REGION}:432418664414:function:PRE-BoundingBox"

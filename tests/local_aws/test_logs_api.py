@@ -15,6 +15,8 @@ from local_aws.sagemaker_service.log_store import LogStore
 from tests.local_aws.ports import free_port
 from tests.local_aws.service_clients import unvalidated_client
 
+pytestmark = pytest.mark.calendar
+
 HOUR_MS = 3_600_000
 
 

@@ -17,6 +17,8 @@ from ground_truth_pipeline.aws.labeling_job_sensor import SageMakerLabelingJobSe
 from ground_truth_pipeline.aws.labeling_job_trigger import SageMakerLabelingJobTrigger
 from tests.fixtures.labeling_jobs import FAILURE_REASON, JOB_NAME, described_job
 
+pytestmark = pytest.mark.calendar
+
 
 @pytest.fixture
 def stubber():

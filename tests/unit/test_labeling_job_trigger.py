@@ -8,6 +8,7 @@ import importlib
 from typing import Any
 from unittest import mock
 
+import pytest
 from aiobotocore.session import get_session
 from aiobotocore.stub import AioStubber
 from airflow.triggers.base import TriggerEvent
@@ -15,6 +16,8 @@ from airflow.triggers.base import TriggerEvent
 from ground_truth_pipeline.aws.labeling_job_hook import GroundTruthLabelingHook
 from ground_truth_pipeline.aws.labeling_job_trigger import SageMakerLabelingJobTrigger
 from tests.fixtures.labeling_jobs import FAILURE_REASON, JOB_NAME, described_job
+
+pytestmark = pytest.mark.calendar
 
 
 def run_trigger(trigger: SageMakerLabelingJobTrigger, responses: list[dict[str, Any]]) -> list[TriggerEvent]:

@@ -1,3 +1,5 @@
+import time
+
 import boto3
 import pytest
 from botocore.stub import Stubber
@@ -11,6 +13,8 @@ from ground_truth_pipeline.training_curves import (
     parse_validation_map,
     read_training_curve,
 )
+
+pytestmark = pytest.mark.calendar
 
 CONFIG_PY2 = (
     "[11/26/2026 10:15:02 INFO 139872] Final configuration: {u'num_training_samples': u'1000', "
@@ -47,8 +51,10 @@ def logs():
 
 
 def _put(client, stream, messages):
+    """Events stamped a minute ago: CloudWatch Logs drops events older than 14 days."""
     client.create_log_stream(logGroupName=TRAINING_JOB_LOG_GROUP, logStreamName=stream)
-    events = [{"timestamp": 1_795_000_000_000 + i, "message": m} for i, m in enumerate(messages)]
+    start = int(time.time() * 1000) - 60_000
+    events = [{"timestamp": start + i, "message": m} for i, m in enumerate(messages)]
     client.put_log_events(logGroupName=TRAINING_JOB_LOG_GROUP, logStreamName=stream, logEvents=events)
 
 
