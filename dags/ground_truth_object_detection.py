@@ -22,6 +22,12 @@ from ground_truth_pipeline.aws.resumable_operators import (
     ResumableTransformOperator,
 )
 from ground_truth_pipeline.sagemaker_requests import BOUNDING_BOX_TASK_PRICES_USD
+from ground_truth_pipeline.schedule import (
+    CONFIG_SECTION,
+    DEFAULT_SCHEDULE,
+    SCHEDULE_OPTION,
+    schedule_from_config,
+)
 
 AWS_CONN_ID = "aws_default"
 # AWS throttling and transient errors are retried by botocore (adaptive mode) and then by Airflow with
@@ -30,7 +36,9 @@ BOTOCORE_CONFIG = {"retries": {"mode": "adaptive", "max_attempts": 10}}
 # How often the sensor and the deferred operators ask SageMaker about their job: a minute suits AWS, whose
 # jobs take minutes to hours; `python -m local_aws env` sets 5 s for the local stack's quick jobs
 # (AIRFLOW__GROUND_TRUTH_OBJECT_DETECTION__STATUS_CHECK_INTERVAL_S).
-STATUS_CHECK_INTERVAL_S = conf.getint("ground_truth_object_detection", "status_check_interval_s", fallback=60)
+STATUS_CHECK_INTERVAL_S = conf.getint(CONFIG_SECTION, "status_check_interval_s", fallback=60)
+# A cron expression, a preset or none (the default: on AWS every run costs money). See schedule.py.
+SCHEDULE = schedule_from_config(conf.get(CONFIG_SECTION, SCHEDULE_OPTION, fallback=DEFAULT_SCHEDULE))
 MAX_TRAINING_WAIT = timedelta(days=2)
 RETRY_POLICY = ExceptionRetryPolicy(
     rules=[
@@ -204,7 +212,7 @@ with DAG(
     dag_id="ground_truth_object_detection",
     description="Unlabeled Open Images to a deployed object detector with SageMaker Ground Truth",
     doc_md=DOC,
-    schedule=None,
+    schedule=SCHEDULE,
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=4,
