@@ -12,7 +12,12 @@ from airflow.sdk import DAG, Param, TaskGroup, chain, task
 from airflow.sdk.configuration import conf
 from airflow.sdk.definitions.retry_policy import ExceptionRetryPolicy, RetryAction, RetryRule
 
-from ground_truth_pipeline.alerts import notify_task_failure
+from ground_truth_pipeline.alerts.deadline import (
+    DEFAULT_RUN_DEADLINE_HOURS,
+    RUN_DEADLINE_OPTION,
+    run_deadline_alert,
+)
+from ground_truth_pipeline.alerts.notifiers import notify_run_failure, notify_task_failure
 from ground_truth_pipeline.aws.labeling_job_operator import SageMakerCreateLabelingJobOperator
 from ground_truth_pipeline.aws.labeling_job_sensor import SageMakerLabelingJobSensor
 from ground_truth_pipeline.aws.resumable_operators import (
@@ -21,6 +26,7 @@ from ground_truth_pipeline.aws.resumable_operators import (
     ResumableTrainingOperator,
     ResumableTransformOperator,
 )
+from ground_truth_pipeline.labeling_cost import DEFAULT_MAX_LABELING_COST_USD
 from ground_truth_pipeline.sagemaker_requests import BOUNDING_BOX_TASK_PRICES_USD
 from ground_truth_pipeline.schedule import (
     CONFIG_SECTION,
@@ -61,8 +67,8 @@ connection `aws_default` differs. **On AWS this costs money** (about $26 for 100
 
 PREPARE_DOC = """Resolve the class, select images from Open Images, copy them to the experiment's prefix and
 write the input manifest, the label categories and the worker instructions template."""
-LABEL_DOC = """Create the Ground Truth bounding-box labeling job (attaching to this run's job if it exists)
-and wait for it without holding a worker slot."""
+LABEL_DOC = """Create the Ground Truth bounding-box labeling job (attaching to this run's job if it exists),
+wait for it without holding a worker slot, and record the images it labeled for the class."""
 ANALYSE_DOC = """Read the job's output tree and compare the labels with the Open Images reference boxes:
 costs, counts, training curves, mIoU and confidence, detection metrics, plots, PDFs, HTML and metrics JSON."""
 TRAIN_DOC = (
@@ -77,7 +83,24 @@ OPTIONAL_STRING = ["null", "string"]
 
 PARAMS = {
     "class_name": Param(
-        "Bird", type="string", minLength=1, description="Open Images class to label: display name or MID."
+        conf.get(CONFIG_SECTION, "class_name", fallback="Bird"),
+        type="string",
+        minLength=1,
+        description=(
+            "The class to label: an Open Images class (display name or MID) when images_prefix is empty, "
+            "else the label category of your own images. Scheduled runs use the configured default."
+        ),
+        section="Images",
+    ),
+    "images_prefix": Param(
+        conf.get(CONFIG_SECTION, "images_prefix", fallback=""),
+        type=OPTIONAL_STRING,
+        description=(
+            "Your own images instead of Open Images: the S3 prefix of a run's partition, a template rendered "
+            "with the run's data interval, e.g. s3://my-bucket/incoming/dt={{ ds }}/ (.jpg, .jpeg and .png "
+            "at any depth, in key order). Empty: Open Images of class_name."
+        ),
+        section="Images",
     ),
     "n_images": Param(
         100,
@@ -85,6 +108,7 @@ PARAMS = {
         minimum=2,
         maximum=100000,
         description="Number of images to label (the reference's full demo uses 1,000 with auto-labeling).",
+        section="Images",
     ),
     "n_test_images": Param(
         2,
@@ -92,39 +116,46 @@ PARAMS = {
         minimum=1,
         maximum=100,
         description="Held-out images of the class for the batch transform and the endpoint.",
+        section="Images",
     ),
     "bucket": Param(
         "ground-truth-od",
         type="string",
         pattern=r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$",
         description="S3 bucket in the job's region for everything the run writes.",
+        section="Images",
     ),
     "prefix": Param(
         "ground-truth-od",
         type="string",
         pattern=r"^[A-Za-z0-9!_.*'()\-/]*$",
         description="Key prefix; each run writes under <prefix>/<class>/<run>/.",
+        section="Images",
     ),
     "open_images_bbox_csv": Param(
         "https://storage.googleapis.com/openimages/2018_04/test/test-annotations-bbox.csv",
         type="string",
         description="Open Images bounding-box CSV (s3://, https:// or a local path). Read as a stream.",
+        section="Images",
     ),
     "open_images_hierarchy": Param(
         "https://storage.googleapis.com/openimages/2018_04/bbox_labels_600_hierarchy.json",
         type="string",
         description="Open Images class hierarchy JSON (s3://, https:// or a local path).",
+        section="Images",
     ),
     "open_images_class_descriptions": Param(
         "https://storage.googleapis.com/openimages/2018_04/class-descriptions-boxable.csv",
         type="string",
         description="Open Images class descriptions CSV: MID to display name (s3://, https://, local path).",
+        section="Images",
     ),
     "open_images_images": Param(
         "s3://open-images-dataset/test/",
         type="string",
         pattern=r"^s3://",
         description="S3 prefix holding the images as <ImageID>.jpg.",
+        section="Images",
     ),
     "role_arn": Param(
         "",
@@ -133,31 +164,61 @@ PARAMS = {
             "IAM role SageMaker assumes (S3 read/write on the bucket). "
             "Empty: the Airflow Variable ground_truth_role_arn."
         ),
+        section="Labeling",
     ),
     "workteam_arn": Param(
         "",
         type=OPTIONAL_STRING,
         description="Private workteam ARN. Empty: the public crowd (Mechanical Turk), paid per task.",
+        section="Labeling",
     ),
     "task_price_usd": Param(
         0.036,
         type="number",
         enum=[float(price) for price in BOUNDING_BOX_TASK_PRICES_USD],
         description="Price per worker per image for the public crowd, in dollars (one of AWS's prices).",
+        section="Labeling",
     ),
     "workers_per_image": Param(
-        5, type="integer", minimum=1, maximum=9, description="Workers who label each image (1 to 9)."
+        5,
+        type="integer",
+        minimum=1,
+        maximum=9,
+        description="Workers who label each image (1 to 9).",
+        section="Labeling",
     ),
     "max_concurrent_tasks": Param(
-        200, type="integer", minimum=1, maximum=1000, description="Images sent to workers at a time."
+        200,
+        type="integer",
+        minimum=1,
+        maximum=1000,
+        description="Images sent to workers at a time.",
+        section="Labeling",
     ),
     "task_time_limit_s": Param(
-        300, type="integer", minimum=30, maximum=28800, description="Time a worker has for one image."
+        300,
+        type="integer",
+        minimum=30,
+        maximum=28800,
+        description="Time a worker has for one image.",
+        section="Labeling",
     ),
     "auto_labeling": Param(
         False,
         type="boolean",
         description="Automated labeling (active learning); AWS needs at least 1,250 images for it.",
+        section="Labeling",
+    ),
+    "max_labeling_cost_usd": Param(
+        DEFAULT_MAX_LABELING_COST_USD,
+        type="number",
+        minimum=0,
+        description=(
+            "Cost cap in dollars: the run fails before creating the labeling job when labeling every image "
+            "by humans could cost more (images x ($0.08 + workers x task price)). The default covers the "
+            "reference's full demo: 1,000 images x 5 workers = $260."
+        ),
+        section="Labeling",
     ),
     "training_hyperparameters": Param(
         {
@@ -180,15 +241,37 @@ PARAMS = {
             "Hyperparameters of the built-in object-detection algorithm; num_classes and "
             "num_training_samples are derived from the labels."
         ),
+        section="Training",
+    ),
+    "train_on_all_class_labels": Param(
+        True,
+        type="boolean",
+        description=(
+            "Train on every label of the class so far (the output manifests of all its labeled runs), "
+            "not only this run's."
+        ),
+        section="Training",
     ),
     "training_instance_type": Param(
-        "ml.p3.2xlarge", type="string", pattern=r"^ml\.", description="Training instance type."
+        "ml.p3.2xlarge",
+        type="string",
+        pattern=r"^ml\.",
+        description="Training instance type.",
+        section="Training",
     ),
     "transform_instance_type": Param(
-        "ml.p2.xlarge", type="string", pattern=r"^ml\.", description="Batch transform instance type."
+        "ml.p2.xlarge",
+        type="string",
+        pattern=r"^ml\.",
+        description="Batch transform instance type.",
+        section="Deployment",
     ),
     "endpoint_instance_type": Param(
-        "ml.m4.xlarge", type="string", pattern=r"^ml\.", description="Real-time endpoint instance type."
+        "ml.m4.xlarge",
+        type="string",
+        pattern=r"^ml\.",
+        description="Real-time endpoint instance type.",
+        section="Deployment",
     ),
     "prediction_threshold": Param(
         0.2,
@@ -196,15 +279,19 @@ PARAMS = {
         minimum=0,
         maximum=1,
         description="Predictions scoring below this are not drawn.",
+        section="Deployment",
     ),
-    "split_seed": Param(0, type="integer", description="Seed of the 80/20 train/validation split."),
+    "split_seed": Param(
+        0, type="integer", description="Seed of the 80/20 train/validation split.", section="Training"
+    ),
     "alert_topic_arn": Param(
         "",
         type=OPTIONAL_STRING,
         description=(
-            "SNS topic for failure alerts. Empty: the Variable ground_truth_alert_topic_arn; "
-            "neither set: no alert."
+            "SNS topic for task, run and deadline alerts. Empty: the Variable ground_truth_alert_topic_arn. "
+            "E-mail alerts: [ground_truth_object_detection] alert_emails."
         ),
+        section="Alerts",
     ),
 }
 
@@ -226,6 +313,11 @@ with DAG(
         "retry_policy": RETRY_POLICY,
         "on_failure_callback": notify_task_failure,
     },
+    on_failure_callback=notify_run_failure,
+    # One alert when a run has not finished this long after it was queued; 0 or none: no deadline.
+    deadline=run_deadline_alert(
+        conf.get(CONFIG_SECTION, RUN_DEADLINE_OPTION, fallback=DEFAULT_RUN_DEADLINE_HOURS)
+    ),
 ) as dag:
     with TaskGroup("prepare", doc_md=PREPARE_DOC) as prepare:
 
@@ -279,7 +371,16 @@ with DAG(
             poke_interval=STATUS_CHECK_INTERVAL_S,
             timeout=timedelta(days=10).total_seconds(),
         )
-        labeling_inputs >> start_labeling_job >> wait_for_labeling_job
+
+        @task
+        def record_labeled_images(experiment: dict, labeling_job: dict, **context) -> dict:
+            """Mark the labeled images in the class's record, so no later run pays for them again."""
+            from ground_truth_pipeline.steps import record_step
+
+            return record_step.record_labeled_images(experiment, labeling_job, context)
+
+        recorded = record_labeled_images(experiment, start_labeling_job.output)
+        labeling_inputs >> start_labeling_job >> wait_for_labeling_job >> recorded
 
     with TaskGroup("analyse", doc_md=ANALYSE_DOC) as analyse:
 
@@ -291,7 +392,7 @@ with DAG(
             return analyse_step.analyse_labels(experiment, labeling_job, context)
 
         analysis = analyse_labels(experiment, start_labeling_job.output)
-        wait_for_labeling_job >> analysis
+        recorded >> analysis
 
     with TaskGroup("train", doc_md=TRAIN_DOC) as train:
 

@@ -69,14 +69,18 @@ def airflow_connection(config: LocalAwsConfig) -> dict[str, Any]:
 # The DAG asks SageMaker about its jobs every minute, as suits AWS; the stack's jobs take seconds.
 DAG_STATUS_CHECK_VARIABLE = "AIRFLOW__GROUND_TRUTH_OBJECT_DETECTION__STATUS_CHECK_INTERVAL_S"
 DAG_STATUS_CHECK_INTERVAL_S = 5
+# The DAG refuses automated labeling below AWS's minimum dataset (1,250 objects) unless told the stack's.
+DAG_AUTO_LABELING_MIN_VARIABLE = "AIRFLOW__GROUND_TRUTH_OBJECT_DETECTION__AUTO_LABELING_MIN_IMAGES"
 
 
 def stack_variables(config: LocalAwsConfig) -> dict[str, str]:
-    """Everything ``env`` prints: the client variables, the Airflow connection and the DAG's poll interval."""
+    """Everything ``env`` prints: the client variables, the Airflow connection, the DAG's poll interval and
+    the stack's minimum for automated labeling."""
     return {
         **client_variables(config),
         AIRFLOW_CONNECTION_VARIABLE: json.dumps(airflow_connection(config), separators=(",", ":")),
         DAG_STATUS_CHECK_VARIABLE: str(DAG_STATUS_CHECK_INTERVAL_S),
+        DAG_AUTO_LABELING_MIN_VARIABLE: str(config.auto_labeling_min_objects),
     }
 
 

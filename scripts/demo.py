@@ -88,7 +88,6 @@ def copy_outputs(s3: object, bucket: str, run_root: str, keys: list[str], target
 
 
 def print_summary(config: object, metrics: dict, output: Path, threshold: float) -> None:
-    detection = metrics["detection_vs_reference"]
     print(
         f"\nLabeled {metrics['images']} images ({metrics['failed_images']} failed): "
         f"{metrics['boxes']['consolidated']} boxes from {metrics['boxes']['worker']} worker boxes by "
@@ -101,11 +100,7 @@ def print_summary(config: object, metrics: dict, output: Path, threshold: float)
         f"{metrics['auto_labeled_images']} by the machine at ${cost['price_per_auto_label']:.3f} "
         f"(all by humans: ${cost['all_by_humans']:.2f})."
     )
-    print(
-        f"Against the Open Images boxes: mean image mIoU {metrics['mean_image_miou']['all']:.3f}, "
-        f"AP50 {detection['ap50']:.3f}, precision {detection['precision']:.3f}, "
-        f"recall {detection['recall']:.3f}."
-    )
+    print(quality_summary(metrics))
     sagemaker = config.boto3_client("sagemaker")
     run_resources = metrics["labeling_job"].rsplit("-", 1)[0]  # gtod-<class>-<run digest>-<kind>
     [training] = sagemaker.list_training_jobs(
@@ -133,6 +128,25 @@ def print_summary(config: object, metrics: dict, output: Path, threshold: float)
         )
 
 
+def quality_summary(metrics: dict) -> str:
+    """The labels against the reference boxes, or that a run on a team's own images has none; then the
+    workers' agreement with the labels, which needs none."""
+    agreement = metrics["worker_agreement"]["mean_worker_miou_with_consolidated"]
+    workers = f" Workers' boxes against the labels: mean mIoU {_score(agreement)}."
+    if not metrics["reference_boxes"]:
+        return f"No reference boxes: this run labeled your own images, so there is no mIoU or AP50.{workers}"
+    detection = metrics["detection_vs_reference"]
+    return (
+        f"Against the Open Images boxes: mean image mIoU {_score(metrics['mean_image_miou']['all'])}, "
+        f"AP50 {_score(detection['ap50'])}, precision {_score(detection['precision'])}, "
+        f"recall {_score(detection['recall'])}.{workers}"
+    )
+
+
+def _score(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=100, help="images to label (default 100)")
@@ -140,7 +154,9 @@ def main() -> None:
     parser.add_argument("--class-name", default="Bird")
     parser.add_argument("--bucket", default="ground-truth-od")
     parser.add_argument(
-        "--auto-labeling", action="store_true", help="label automatically where the dataset is large enough"
+        "--auto-labeling",
+        action="store_true",
+        help="automated labeling; the DAG refuses it below LOCAL_AWS_AUTO_LABELING_MIN_OBJECTS (1,000)",
     )
     parser.add_argument("--output", type=Path, default=ROOT / "demo-output")
     args = parser.parse_args()

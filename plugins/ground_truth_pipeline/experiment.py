@@ -72,9 +72,23 @@ class ExperimentLayout:
         )
 
     @property
+    def class_root_key(self) -> str:
+        """What every run of the class shares: ``<prefix>/<class>``."""
+        return "/".join(p for p in (self.prefix, self.class_slug) if p)
+
+    @property
     def root_key(self) -> str:
-        parts = [p for p in (self.prefix, self.class_slug, self.run_slug) if p]
-        return "/".join(parts)
+        return f"{self.class_root_key}/{self.run_slug}"
+
+    # The class: what its runs share.
+    @property
+    def labeled_runs_prefix(self) -> str:
+        """One record per run whose labeling job labeled images of the class, naming its output manifest."""
+        return f"{self.class_root_key}/labeled-runs/"
+
+    @property
+    def labeled_run_key(self) -> str:
+        return f"{self.labeled_runs_prefix}{self.run_slug}.json"
 
     def key(self, *parts: str) -> str:
         return "/".join([self.root_key, *parts])
@@ -86,8 +100,8 @@ class ExperimentLayout:
         return f"s3://{self.bucket}/{key}"
 
     # Prepare: the data Ground Truth labels.
-    def image_key(self, image_id: str) -> str:
-        return self.key("images", f"{image_id}.jpg")
+    def image_key(self, image_id: str, suffix: str = ".jpg") -> str:
+        return self.key("images", f"{image_id}{suffix}")
 
     @property
     def input_manifest_key(self) -> str:
@@ -151,8 +165,8 @@ class ExperimentLayout:
     def test_images_prefix(self) -> str:
         return self.key("test-images") + "/"
 
-    def test_image_key(self, image_id: str) -> str:
-        return self.key("test-images", f"{image_id}.jpg")
+    def test_image_key(self, image_id: str, suffix: str = ".jpg") -> str:
+        return self.key("test-images", f"{image_id}{suffix}")
 
     @property
     def transform_output_uri(self) -> str:

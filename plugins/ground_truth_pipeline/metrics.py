@@ -1,4 +1,4 @@
-"""Per-image agreement between consolidated boxes and reference boxes: mIoU and confidence.
+"""Per-image quality of consolidated boxes: mIoU with the reference or the workers' boxes, and confidence.
 
 All functions work on whole datasets at once with numpy, looping over box slots and buckets of images, never
 over single images or boxes (see :func:`_matched_iou_and_denominator`).
@@ -94,6 +94,40 @@ def image_confidence(consolidated: BoxTable, n_images: int) -> np.ndarray:
     confidence = np.zeros(n_images)
     np.divide(score_sums, counts, out=confidence, where=counts > 0)
     return confidence
+
+
+def worker_miou_with_consolidated(workers: BoxTable, consolidated: BoxTable, n_images: int) -> np.ndarray:
+    """How closely the workers of each image agree with its consolidated label, ``(N,)``: needs no reference.
+
+    Each (image, worker) pair is scored like :func:`image_miou`, the worker's boxes in the place of the
+    consolidated ones and the consolidated boxes in the place of the reference; an image's value is the mean
+    over its workers. Only workers who drew a box in the image count (the worker box table holds boxes, not
+    empty answers), so an image without worker boxes (auto-labeled, or nobody drew) has nan.
+    """
+    _check_images(workers, n_images, "worker")
+    _check_images(consolidated, n_images, "consolidated")
+    pairs, pair_of_box = np.unique(
+        np.stack([workers.image, workers.worker], axis=1), axis=0, return_inverse=True
+    )
+    pair_image = pairs[:, 0]
+    # Every pair gets its own copy of its image's consolidated boxes, numbered by the pair.
+    by_image = np.argsort(consolidated.image, kind="stable")
+    counts = consolidated.counts(n_images)
+    first = np.cumsum(counts) - counts
+    copies = counts[pair_image]
+    copy_pair = np.repeat(np.arange(len(pairs)), copies)
+    within = np.arange(len(copy_pair)) - np.repeat(np.cumsum(copies) - copies, copies)
+    rows = by_image[first[pair_image][copy_pair] + within]
+    pair_miou = image_miou(
+        replace(workers, image=pair_of_box.reshape(-1)),
+        replace(consolidated.select(rows), image=copy_pair),
+        len(pairs),
+    )
+    sums = np.bincount(pair_image, weights=pair_miou, minlength=n_images)[:n_images]
+    workers_per_image = np.bincount(pair_image, minlength=n_images)[:n_images]
+    agreement = np.full(n_images, np.nan)
+    np.divide(sums, workers_per_image, out=agreement, where=workers_per_image > 0)
+    return agreement
 
 
 def group_miou(consolidated: BoxTable, reference: BoxTable, image_indices: np.ndarray) -> float:

@@ -22,7 +22,7 @@ import csv
 import difflib
 import json
 import math
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import IO, Any
 
@@ -227,6 +227,7 @@ def select_images(
     deny_list: Collection[str] = (),
     allow_fewer: bool = False,
     source: str = "bounding-box CSV",
+    accept: Callable[[str], bool] | None = None,
 ) -> Selection:
     """The first ``count`` images (in file order) with a box of ``class_mids``, then ``held_out`` more.
 
@@ -234,7 +235,9 @@ def select_images(
     stops at the first row after the last wanted image, so an image's boxes must be on consecutive rows, as
     they are in Open Images' files (sorted by ImageID). An image met again after another image's rows is
     reported as an error rather than selected twice. With ``allow_fewer`` a short file yields what it has
-    (labeled images first) instead of raising ``NotEnoughImagesError``.
+    (labeled images first) instead of raising ``NotEnoughImagesError``. ``accept``, when given, is asked
+    about each image (by id, in file order) before it is selected for labeling, and may claim it; an image
+    it refuses is skipped. Held-out images are not asked about.
     """
     if count < 1 or held_out < 0:
         raise ValueError(f"Need count >= 1 and held_out >= 0, got count={count}, held_out={held_out}")
@@ -246,7 +249,16 @@ def select_images(
     _check_bbox_header(reader.fieldnames, source)
 
     selected: list[SelectedImage] = []
-    selected_ids: set[str] = set()
+    seen_ids: set[str] = set()
+    refused = 0
+
+    def take(image_id: str, boxes: list[ReferenceBox]) -> None:
+        nonlocal refused
+        if len(selected) < count and accept is not None and not accept(image_id):
+            refused += 1
+        else:
+            selected.append(SelectedImage(image_id, tuple(boxes)))
+
     current_id: str | None = None
     current_boxes: list[ReferenceBox] = []
     rows_read = 0
@@ -255,11 +267,12 @@ def select_images(
         image_id = row["ImageID"]
         if image_id != current_id:
             if current_boxes:
-                selected.append(SelectedImage(current_id, tuple(current_boxes)))
-                selected_ids.add(current_id)
+                take(current_id, current_boxes)
+            if current_id is not None:
+                seen_ids.add(current_id)
             if len(selected) == wanted:
                 break
-            if image_id in selected_ids:
+            if image_id in seen_ids:
                 raise ValueError(
                     f"{source} line {reader.line_num}: image {image_id} appears again after other images'"
                     " rows; the rows must be grouped by ImageID, as in Open Images' files"
@@ -269,10 +282,11 @@ def select_images(
             current_boxes.append(_reference_box_from_row(row, source, reader.line_num))
     else:
         if current_boxes:
-            selected.append(SelectedImage(current_id, tuple(current_boxes)))
+            take(current_id, current_boxes)
 
     if len(selected) < wanted and not allow_fewer:
         denied = f" (skipping {len(deny)} deny-listed image ids)" if deny else ""
+        denied += f" ({refused} more were labeled for this class by earlier runs)" if refused else ""
         raise NotEnoughImagesError(
             f"{source} has {len(selected)} images with boxes of {_describe_classes(class_mids)}{denied}, "
             f"but {wanted} were asked for ({count} to label + {held_out} held out)"

@@ -1,6 +1,7 @@
 """The DAG parses in a fresh process, with the expected tasks, wiring, params and setup/teardown pairing."""
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -16,6 +17,7 @@ DESCRIBE_DAG = textwrap.dedent(
     import json, sys, time
     started = time.perf_counter()
     from airflow.dag_processing.dagbag import DagBag
+    from airflow.serialization.serialized_objects import DagSerialization
     bag = DagBag(dag_folder=sys.argv[1])
     dag = bag.dags.get(sys.argv[2])
     print(json.dumps({
@@ -39,21 +41,33 @@ DESCRIBE_DAG = textwrap.dedent(
         "group_docs": None if dag is None else {
             g: bool(dag.task_group_dict[g].doc_md) for g in dag.task_group_dict
         },
+        "dag_failure_callback": None if dag is None else type(dag.on_failure_callback).__name__,
+        "deadlines": None if dag is None else DagSerialization.to_dict(dag)["dag"].get("deadline"),
     }))
     """
 )
+RUN_DEADLINE_SETTING = "AIRFLOW__GROUND_TRUTH_OBJECT_DETECTION__RUN_DEADLINE_HOURS"
 
 
-@pytest.fixture(scope="module")
-def dag_description() -> dict:
+def describe_dag(run_deadline_hours: str | None = None) -> dict:
+    """The DAG as a fresh process parses it; ``run_deadline_hours`` None leaves that setting unset."""
+    env = {name: value for name, value in os.environ.items() if name != RUN_DEADLINE_SETTING}
+    if run_deadline_hours is not None:
+        env[RUN_DEADLINE_SETTING] = run_deadline_hours
     result = subprocess.run(
         [sys.executable, "-c", DESCRIBE_DAG, str(ROOT / "dags"), DAG_ID],
         capture_output=True,
         text=True,
         check=True,
         cwd=ROOT,
+        env=env,
     )
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def dag_description() -> dict:
+    return describe_dag()
 
 
 def test_dag_imports_without_errors_or_heavy_libraries(dag_description):
@@ -71,6 +85,7 @@ def test_groups_and_tasks_in_the_reference_order(dag_description):
         "label.build_labeling_job_request",
         "label.start_labeling_job",
         "label.wait_for_labeling_job",
+        "label.record_labeled_images",
         "analyse.analyse_labels",
         "train.split_output_manifest",
         "train.build_training_job_request",
@@ -93,7 +108,8 @@ def test_groups_and_tasks_in_the_reference_order(dag_description):
         in up["label.start_labeling_job"] | up["label.build_labeling_job_request"]
     )
     assert "label.start_labeling_job" in up["label.wait_for_labeling_job"]
-    assert "label.wait_for_labeling_job" in up["analyse.analyse_labels"]
+    assert "label.wait_for_labeling_job" in up["label.record_labeled_images"]
+    assert "label.record_labeled_images" in up["analyse.analyse_labels"]
     assert "analyse.analyse_labels" in up["train.split_output_manifest"]
     assert "train.build_training_job_request" in up["train.train_model"]
     assert "train.train_model" in up["deploy.build_model_request"]
@@ -145,3 +161,37 @@ def test_tasks_retry_and_alert_on_failure(dag_description):
     for task_id, spec in dag_description["tasks"].items():
         assert spec["retries"] >= 1, task_id
         assert spec["has_failure_callback"], task_id
+
+
+def test_a_failed_run_alerts_and_the_run_deadline_is_off_by_default(dag_description):
+    assert dag_description["dag_failure_callback"] == "RunFailureNotifier"
+    assert dag_description["deadlines"] is None
+
+
+def test_a_run_deadline_set_in_the_configuration_alerts_from_the_triggerer():
+    description = describe_dag(run_deadline_hours="72")
+
+    [deadline] = description["deadlines"]
+    assert deadline["reference"] == {"reference_type": "DagRunQueuedAtDeadline"}
+    assert deadline["interval"]["__data__"] == 72 * 3600
+    assert deadline["callback"]["__classname__"] == "airflow.sdk.definitions.callback.AsyncCallback"
+    assert deadline["callback"]["__data__"] == {
+        "path": "ground_truth_pipeline.alerts.deadline.alert_missed_deadline",
+        "kwargs": {"deadline_hours": 72.0},
+    }
+
+
+@pytest.mark.parametrize(("setting", "hours"), [("1.5", 1.5), ("0", None), ("none", None)])
+def test_the_run_deadline_comes_from_the_configuration(setting, hours):
+    description = describe_dag(run_deadline_hours=setting)
+
+    assert description["import_errors"] == {}
+    intervals = [deadline["interval"]["__data__"] for deadline in description["deadlines"] or []]
+    assert intervals == ([] if hours is None else [hours * 3600])
+
+
+def test_a_bad_run_deadline_is_an_import_error_naming_the_option():
+    description = describe_dag(run_deadline_hours="three days")
+
+    [error] = description["import_errors"].values()
+    assert "[ground_truth_object_detection] run_deadline_hours must be a positive number of hours" in error

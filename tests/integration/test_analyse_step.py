@@ -104,6 +104,9 @@ def test_analyse_writes_metrics_table_and_report(experiment, s3_client):
     # The reference boxes are the consolidated boxes themselves: every labeled image matches perfectly.
     assert metrics["detection_vs_reference"]["ap50"] == pytest.approx(1.0)
     assert metrics["mean_image_miou"]["auto"] == pytest.approx(1.0)
+    assert metrics["reference_boxes"] is True is summary["reference_boxes"]
+    assert metrics["boxes"]["reference"] == metrics["boxes"]["consolidated"] == tree.box_counts.sum()
+    assert 0.5 < metrics["worker_agreement"]["mean_worker_miou_with_consolidated"] < 1.0
     models = metrics["auto_labeling_models"]
     assert [m["training_job"] for m in models] == [name for _, name in tree.training_jobs]
     assert [(m["epochs"], m["final_validation_map"]) for m in models] == [(3, pytest.approx(0.5))] * 2
@@ -118,3 +121,63 @@ def test_analyse_writes_metrics_table_and_report(experiment, s3_client):
     assert sum(name.endswith(".pdf") for name in written) == 2
     assert sum(name.endswith(".png") for name in written) >= 8
     assert summary["report_uri"] == layout.uri_of_key(layout.analysis_key("report.html"))
+
+
+def analysis_files(s3_client, layout) -> dict[str, bytes]:
+    listed = s3_client.list_objects_v2(Bucket=BUCKET, Prefix=layout.analysis_prefix + "/")["Contents"]
+    return {
+        item["Key"].rsplit("/", 1)[1]: s3_client.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read()
+        for item in listed
+    }
+
+
+def test_a_run_on_own_images_reports_what_needs_no_reference_boxes(experiment, s3_client, caplog):
+    run, tree = experiment
+    layout = run.layout
+    # What the prepare step writes for a run on a team's own images (the images_prefix param).
+    s3_client.put_object(Bucket=BUCKET, Key=layout.reference_boxes_key, Body=b"")
+    with caplog.at_level("INFO", logger=analyse_step.__name__):
+        summary = analyse_step.analyse_labels(
+            run.as_dict(), {"LabelingJobName": JOB}, context(), clients=AwsClients(conn_id=None)
+        )
+    files = analysis_files(s3_client, layout)
+    metrics = json.loads(files["metrics.json"])
+    assert metrics["reference_boxes"] is False
+    nulls = {"all": None, "human": None, "auto": None}
+    assert metrics["mean_image_miou"] == nulls == metrics["group_miou"]
+    assert set(metrics["detection_vs_reference"]) == {
+        "precision",
+        "recall",
+        "ap50",
+        "ap",
+        "n_images",
+        "n_detections",
+        "n_references",
+    }
+    assert set(metrics["detection_vs_reference"].values()) == {None}
+    assert metrics["boxes"] == {
+        "consolidated": int(tree.box_counts.sum()),
+        "worker": tree.worker_boxes,
+        "reference": None,
+    }
+    # What needs no reference is measured as for any run.
+    assert metrics["human_labeled_images"] == len(tree.human_object_ids)
+    assert metrics["cost_usd"]["human"] == pytest.approx(sum(tree.human_images.values()) * (0.08 + 3 * 0.036))
+    agreement = metrics["worker_agreement"]
+    assert agreement["images"] == int((tree.box_counts[tree.human_object_ids] > 0).sum())
+    assert 0.5 < agreement["mean_worker_miou_with_consolidated"] < 1.0
+    assert metrics["mean_image_confidence"]["human"] > 0.3
+
+    assert (summary["reference_boxes"], summary["mean_image_miou"], summary["ap50"]) == (False, None, None)
+    assert "no reference boxes, so no mIoU or AP50" in caplog.text
+
+    table = files["images.csv"].decode().splitlines()
+    header = table[0].split(",")
+    rows = [dict(zip(header, line.split(","), strict=True)) for line in table[1:]]
+    assert {row["miou"] for row in rows} == {""} == {row["reference_boxes"] for row in rows}
+
+    assert "images-by-miou.pdf" not in files and "miou-histogram.png" not in files
+    assert {"images-by-confidence.pdf", "worker-agreement.png", "human-samples.png"} <= set(files)
+    html = files["report.html"].decode()
+    assert "No reference boxes: this run labeled your own images" in html
+    assert "<tr><td>all</td><td>n/a</td></tr>" in html

@@ -1,17 +1,21 @@
 """The label and train steps on moto: the labeling job request, the manifest split and the training job."""
 
+import importlib.util
 import json
 from types import SimpleNamespace
+from unittest import mock
 
 import boto3
 import pytest
+from airflow.sdk.definitions.retry_policy import RetryAction
 from botocore.stub import Stubber
 
 from ground_truth_pipeline.aws_clients import AwsClients
 from ground_truth_pipeline.experiment import ExperimentRun
+from ground_truth_pipeline.manifests import input_manifest
 from ground_truth_pipeline.object_store import S3ObjectStore
-from ground_truth_pipeline.steps import label_step, train_step
-from tests.conftest import REGION
+from ground_truth_pipeline.steps import claims, label_step, train_step
+from tests.conftest import REGION, ROOT
 from tests.labeling_job_tree import write_labeling_job_tree
 
 pytestmark = pytest.mark.integration
@@ -43,6 +47,8 @@ HYPERPARAMETERS = {
     "label_width": 350,
 }
 N_IMAGES = 21  # one of them fails labeling: 20 labeled lines, 16 for training and 4 for validation
+LABELED_IMAGES = 100  # the reference's quick demo: $26 at worst with 5 workers at $0.036
+AUTO_LABELING_MIN_VARIABLE = "AIRFLOW__GROUND_TRUTH_OBJECT_DETECTION__AUTO_LABELING_MIN_IMAGES"
 
 
 def context(**params):
@@ -74,10 +80,40 @@ def labeling_request(run, **params):
     return label_step.labeling_job_request(run.as_dict(), context(**params), clients=AwsClients(conn_id=None))
 
 
+def load_dag_module():
+    spec = importlib.util.spec_from_file_location(
+        "dag_under_test", ROOT / "dags" / "ground_truth_object_detection.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_input_manifest(s3_client, run, images):
+    """The input manifest and the selection summary of ``images`` images, as the prepare group writes them."""
+    ids = [f"{i:016x}" for i in range(images)]
+    refs = [run.layout.uri_of_key(run.layout.image_key(image_id)) for image_id in ids]
+    s3_client.put_object(Bucket=BUCKET, Key=run.layout.input_manifest_key, Body=input_manifest(refs))
+    sources = {image_id: f"s3://open-images-dataset/test/{image_id}.jpg" for image_id in ids}
+    summary = {"labeled_image_ids": ids, "source_uris": sources}
+    s3_client.put_object(Bucket=BUCKET, Key=run.layout.selection_summary_key, Body=json.dumps(summary))
+    return list(sources.values())
+
+
 # Label.
 
 
-def test_labeling_job_request_is_one_boto3_accepts(mocked_aws, run):
+@pytest.fixture
+def inputs(s3_client, run, monkeypatch):
+    """The bucket and an input manifest of LABELED_IMAGES images, as the prepare group leaves them; AWS's
+    minimum for automated labeling, whatever the environment says."""
+    monkeypatch.delenv(AUTO_LABELING_MIN_VARIABLE, raising=False)
+    s3_client.create_bucket(Bucket=BUCKET)
+    write_input_manifest(s3_client, run, LABELED_IMAGES)
+    return s3_client
+
+
+def test_labeling_job_request_is_one_boto3_accepts(inputs, run):
     request = labeling_request(run)
     client = boto3.client("sagemaker", region_name=REGION)
     arn = f"arn:aws:sagemaker:{REGION}:123456789012:labeling-job/{request['LabelingJobName']}"
@@ -88,7 +124,7 @@ def test_labeling_job_request_is_one_boto3_accepts(mocked_aws, run):
         stubber.assert_no_pending_responses()
 
 
-def test_labeling_job_request_points_at_the_experiment(mocked_aws, run):
+def test_labeling_job_request_points_at_the_experiment(inputs, run):
     request = labeling_request(run, workers_per_image=3, task_time_limit_s=600, max_concurrent_tasks=50)
     root = f"s3://{BUCKET}/{run.layout.root_key}"
     assert request["LabelingJobName"] == run.resource_name("label")
@@ -108,16 +144,17 @@ def test_labeling_job_request_points_at_the_experiment(mocked_aws, run):
     assert "Bird" in task["TaskTitle"]
 
 
-def test_labeling_job_request_is_deterministic_per_run(mocked_aws, run):
+def test_labeling_job_request_is_deterministic_per_run(inputs, s3_client, run):
     other_run = ExperimentRun(
         "ground_truth_object_detection", "manual__2", BUCKET, "demo", "Bird", "/m/015p6"
     )
+    write_input_manifest(s3_client, other_run, LABELED_IMAGES)
     first, again = labeling_request(run), labeling_request(run)
     assert first == again
     assert labeling_request(other_run)["LabelingJobName"] != first["LabelingJobName"]
 
 
-def test_labeling_job_request_uses_the_lambdas_of_the_clients_region(mocked_aws, monkeypatch, run):
+def test_labeling_job_request_uses_the_lambdas_of_the_clients_region(inputs, monkeypatch, run):
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     task = labeling_request(run)["HumanTaskConfig"]
     assert task["PreHumanTaskLambdaArn"] == "arn:aws:lambda:eu-west-1:568282634449:function:PRE-BoundingBox"
@@ -128,7 +165,7 @@ def test_labeling_job_request_uses_the_lambdas_of_the_clients_region(mocked_aws,
 
 
 @pytest.mark.parametrize("workteam_arn", ["", "   "])
-def test_an_empty_workteam_means_the_paid_public_crowd(mocked_aws, run, workteam_arn):
+def test_an_empty_workteam_means_the_paid_public_crowd(inputs, run, workteam_arn):
     task = labeling_request(run, workteam_arn=workteam_arn, task_price_usd=0.048)["HumanTaskConfig"]
     assert task["WorkteamArn"] == US_EAST_1_PUBLIC_CROWD
     assert task["PublicWorkforceTaskPrice"] == {
@@ -136,18 +173,19 @@ def test_an_empty_workteam_means_the_paid_public_crowd(mocked_aws, run, workteam
     }
 
 
-def test_a_private_workteam_gets_no_price(mocked_aws, run):
+def test_a_private_workteam_gets_no_price(inputs, run):
     task = labeling_request(run, workteam_arn=PRIVATE_TEAM)["HumanTaskConfig"]
     assert task["WorkteamArn"] == PRIVATE_TEAM
     assert "PublicWorkforceTaskPrice" not in task
 
 
-def test_a_public_crowd_price_aws_does_not_offer_is_refused(mocked_aws, run):
+def test_a_public_crowd_price_aws_does_not_offer_is_refused(inputs, run):
     with pytest.raises(ValueError, match=r"0\.05 USD is not one AWS allows"):
         labeling_request(run, task_price_usd=0.05)
 
 
-def test_auto_labeling_adds_the_built_in_algorithm(mocked_aws, run):
+def test_auto_labeling_adds_the_built_in_algorithm(inputs, monkeypatch, run):
+    monkeypatch.setenv(AUTO_LABELING_MIN_VARIABLE, str(LABELED_IMAGES))
     assert "LabelingJobAlgorithmsConfig" not in labeling_request(run, auto_labeling=False)
     request = labeling_request(run, auto_labeling=True)
     assert request["LabelingJobAlgorithmsConfig"] == {
@@ -155,14 +193,92 @@ def test_auto_labeling_adds_the_built_in_algorithm(mocked_aws, run):
     }
 
 
-def test_the_role_falls_back_to_the_airflow_variable(mocked_aws, monkeypatch, run):
+def test_a_run_over_the_cost_cap_fails_at_once_before_any_request_is_built(inputs, monkeypatch, run):
+    build = mock.Mock(side_effect=AssertionError("the request was built"))
+    monkeypatch.setattr(label_step, "build_labeling_job_request", build)
+    sources = json.loads(S3ObjectStore(inputs, BUCKET).read_bytes(run.layout.selection_summary_key))
+    ledger = claims.labeled_images_of(AwsClients(conn_id=None), run)
+    assert all(ledger.claim(uri) for uri in sources["source_uris"].values())
+
+    with pytest.raises(ValueError) as raised:
+        labeling_request(run, workers_per_image=9, task_price_usd=1.2)
+
+    assert str(raised.value) == (
+        "The labeling job could cost up to $1,088.00, over the cap of $300.00: "
+        "100 images x ($0.080 per-label fee + 9 workers x $1.200 per task) "
+        "if humans label every image. Raise the param max_labeling_cost_usd, or label fewer images "
+        "(n_images) with fewer workers (workers_per_image)"
+    )
+    build.assert_not_called()
+    assert not any(ledger.is_recorded(uri) for uri in sources["source_uris"].values())
+    decision = load_dag_module().RETRY_POLICY.evaluate(raised.value, try_number=1, max_tries=3)
+    assert decision.action == RetryAction.FAIL
+
+
+def test_the_cap_is_the_param_and_defaults_to_300_dollars_for_runs_without_it(inputs, s3_client, run):
+    assert "LabelingJobName" in labeling_request(run, max_labeling_cost_usd=26.0)  # 100 x $0.26
+    with pytest.raises(ValueError, match=r"up to \$26\.00, over the cap of \$25\.99"):
+        labeling_request(run, max_labeling_cost_usd=25.99)
+
+    write_input_manifest(s3_client, run, 1153)  # $299.78
+    assert "max_labeling_cost_usd" not in context()["params"]
+    assert "LabelingJobName" in labeling_request(run)
+    write_input_manifest(s3_client, run, 1154)  # $300.04
+    with pytest.raises(ValueError, match=r"up to \$300\.04, over the cap of \$300\.00: 1,154 images"):
+        labeling_request(run)
+
+
+def test_blank_lines_of_the_input_manifest_are_not_images(inputs, s3_client, run):
+    key = run.layout.input_manifest_key
+    manifest = s3_client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    s3_client.put_object(Bucket=BUCKET, Key=key, Body=manifest + b"\n  \n\n")
+    assert "LabelingJobName" in labeling_request(run, max_labeling_cost_usd=26.0)
+
+
+def test_a_private_workteam_counts_only_the_per_label_fee(inputs, run):
+    # 100 x $0.08: the team is not paid per task, whatever task_price_usd and workers_per_image say.
+    private = labeling_request(
+        run, workteam_arn=PRIVATE_TEAM, workers_per_image=9, task_price_usd=1.2, max_labeling_cost_usd=8.0
+    )
+    assert private["HumanTaskConfig"]["WorkteamArn"] == PRIVATE_TEAM
+    with pytest.raises(
+        ValueError, match=r"100 images x \(\$0\.080 per-label fee \+ 9 workers x \$0\.000 per task\)"
+    ):
+        labeling_request(run, workteam_arn=PRIVATE_TEAM, workers_per_image=9, max_labeling_cost_usd=7.99)
+
+
+def test_auto_labeling_below_aws_minimum_fails_at_once(inputs, monkeypatch, run):
+    build = mock.Mock(side_effect=AssertionError("the request was built"))
+    monkeypatch.setattr(label_step, "build_labeling_job_request", build)
+
+    with pytest.raises(ValueError) as raised:
+        labeling_request(run, auto_labeling=True)
+
+    assert str(raised.value) == (
+        "Automated labeling (param auto_labeling) needs at least 1,250 images and this run has 100 (AWS "
+        "requires 1,250 for automated data labeling). Select more images (n_images) or turn auto_labeling off"
+    )
+    build.assert_not_called()
+
+
+def test_the_auto_labeling_minimum_comes_from_the_airflow_configuration(inputs, monkeypatch, run):
+    assert label_step.auto_labeling_min_images() == 1250
+    monkeypatch.setenv(AUTO_LABELING_MIN_VARIABLE, "101")
+    assert label_step.auto_labeling_min_images() == 101
+    with pytest.raises(ValueError, match="needs at least 101 images and this run has 100"):
+        labeling_request(run, auto_labeling=True)
+    monkeypatch.setenv(AUTO_LABELING_MIN_VARIABLE, "100")
+    assert "LabelingJobAlgorithmsConfig" in labeling_request(run, auto_labeling=True)
+
+
+def test_the_role_falls_back_to_the_airflow_variable(inputs, monkeypatch, run):
     variable_role = "arn:aws:iam::123456789012:role/FromVariable"
     monkeypatch.setenv("AIRFLOW_VAR_GROUND_TRUTH_ROLE_ARN", variable_role)
     assert labeling_request(run, role_arn="")["RoleArn"] == variable_role
     assert labeling_request(run, role_arn=ROLE)["RoleArn"] == ROLE
 
 
-def test_a_missing_role_names_the_param_and_the_variable(mocked_aws, monkeypatch, run):
+def test_a_missing_role_names_the_param_and_the_variable(inputs, monkeypatch, run):
     monkeypatch.delenv("AIRFLOW_VAR_GROUND_TRUTH_ROLE_ARN", raising=False)
     with pytest.raises(ValueError, match="No SageMaker execution role") as error:
         labeling_request(run, role_arn="")
@@ -327,3 +443,78 @@ def test_a_bad_hyperparameter_is_a_clear_error(labeled, run, override, message):
         train_step.training_job_request(
             run.as_dict(), result, context(**params), clients=AwsClients(conn_id=None)
         )
+
+
+def record_other_run_of_the_class(s3_client, run_id: str, n_images: int) -> list[str]:
+    """Another run of Bird whose labels were recorded; the source-refs of its labeled images."""
+    other = ExperimentRun("ground_truth_object_detection", run_id, BUCKET, "demo", "Bird", "/m/015p6")
+    store = S3ObjectStore(s3_client, BUCKET)
+    job_name = other.resource_name("label")
+    tree = write_labeling_job_tree(
+        store,
+        other.layout.labeling_job_key(job_name) + "/",
+        n_images=n_images,
+        workers=2,
+        class_names=("Bird", "Eagle"),
+        source_prefix=other.layout.uri("images") + "/",
+        seed=7,
+    )
+    manifest_uri = other.layout.uri_of_key(other.layout.output_manifest_key(job_name))
+    record = {"run_id": run_id, "labeling_job": job_name, "output_manifest_uri": manifest_uri}
+    store.write_bytes(other.layout.labeled_run_key, json.dumps(record).encode())
+    return list(tree.source_refs)
+
+
+def test_training_uses_every_recorded_run_of_the_class_unless_told_not_to(labeled, s3_client, run):
+    labeling_job, tree = labeled
+    earlier = record_other_run_of_the_class(s3_client, "scheduled__2026-12-01T00:00:00+00:00", 10)
+    other_class = ExperimentRun(
+        "ground_truth_object_detection", "manual__9", BUCKET, "demo", "Swan", "/m/0dftk"
+    )
+    S3ObjectStore(s3_client, BUCKET).write_bytes(
+        other_class.layout.labeled_run_key,
+        json.dumps({"output_manifest_uri": f"s3://{BUCKET}/demo/swan/never-read.manifest"}).encode(),
+    )
+
+    everything = split(run, labeling_job)
+    refs = source_refs(read_text(s3_client, run.layout.train_manifest_key))
+    refs += source_refs(read_text(s3_client, run.layout.validation_manifest_key))
+    own = set(tree.source_refs) - {tree.source_refs[i] for i in tree.failed_object_ids}
+    assert set(refs) == own | set(earlier)
+    assert everything["labeled_runs"] == 2
+    assert everything["num_training_samples"] + everything["num_validation_samples"] == len(own) + 10
+
+    only_own = split(run, labeling_job, train_on_all_class_labels=False)
+    assert only_own["labeled_runs"] == 1
+    assert only_own["num_training_samples"] + only_own["num_validation_samples"] == len(own)
+
+
+def test_recording_marks_the_labeled_images_and_frees_the_failed_one(labeled, s3_client, run):
+    from ground_truth_pipeline.labeled_images import record_key
+    from ground_truth_pipeline.steps import record_step
+
+    labeling_job, tree = labeled
+    ids = [ref.rsplit("/", 1)[1].rsplit(".", 1)[0] for ref in tree.source_refs]
+    sources = {image_id: f"s3://incoming/dt=2026-12-05/{image_id}.jpg" for image_id in ids}
+    summary = {"labeled_image_ids": ids, "source_uris": sources}
+    store = S3ObjectStore(s3_client, BUCKET)
+    store.write_bytes(run.layout.selection_summary_key, json.dumps(summary).encode())
+    ledger = claims.labeled_images_of(AwsClients(conn_id=None), run)
+    assert all(ledger.claim(uri) for uri in sources.values())
+
+    result = record_step.record_labeled_images(
+        run.as_dict(), labeling_job, context(), clients=AwsClients(conn_id=None)
+    )
+
+    failed = {ids[i] for i in tree.failed_object_ids}
+    assert result == {"labeled": len(ids) - len(failed), "released": len(failed)}
+    for image_id, uri in sources.items():
+        key = record_key(run.layout.class_root_key, uri)
+        if image_id in failed:
+            assert not store.exists(key)
+        else:
+            assert json.loads(store.read_bytes(key))["state"] == "labeled"
+    run_record = json.loads(store.read_bytes(run.layout.labeled_run_key))
+    assert run_record["output_manifest_uri"] == run.layout.uri_of_key(
+        run.layout.output_manifest_key(labeling_job["LabelingJobName"])
+    )

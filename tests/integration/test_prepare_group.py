@@ -1,6 +1,7 @@
 """``dag.test()`` of the prepare group against moto's S3: real tasks, real Airflow, offline AWS."""
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
@@ -68,11 +69,12 @@ def test_prepare_group_writes_the_labeling_inputs(dag, open_images, s3_client):
     dag_run = prepare.test(run_conf=run_conf())
     assert dag_run.state == "success"
 
-    written = keys(s3_client, "demo/bird/")
+    written = [key for key in keys(s3_client, "demo/bird/") if "/labeled-images/" not in key]
     run_root = written[0].split("/")[2]
     root = f"demo/bird/{run_root}"
     bird_ids = [i for i, boxes in open_images.boxes.items() if boxes[0][0] != "/m/0k4j"]
     labeled, held_out = bird_ids[:4], bird_ids[4:6]
+    assert len(keys(s3_client, "demo/bird/labeled-images/")) == len(labeled)
     assert set(written) == {
         *(f"{root}/images/{i}.jpg" for i in labeled),
         *(f"{root}/test-images/{i}.jpg" for i in held_out),
@@ -116,3 +118,108 @@ def test_a_missing_bucket_fails_before_anything_is_written(dag, open_images, s3_
     assert dag_run.state == "failed"
     assert "S3 bucket 'no-such-bucket' is not usable: NoSuchBucket" in capfd.readouterr().out
     assert keys(s3_client) == []
+
+
+INCOMING = f"s3://{BUCKET}/incoming/dt={{{{ ds }}}}/"
+DAY = datetime(2026, 12, 5, 6, tzinfo=UTC)
+
+
+def upload_partition(s3_client, open_images, day: str, names: list[str]) -> list[str]:
+    """Copies of the tiny Open Images into ``incoming/dt=<day>/``; the URIs, in key order."""
+    images = list(open_images.images.values())
+    keys = [f"incoming/dt={day}/{name}" for name in names]
+    for index, key in enumerate(keys):
+        s3_client.put_object(Bucket=BUCKET, Key=key, Body=images[index % len(images)])
+    return sorted(f"s3://{BUCKET}/{key}" for key in keys)
+
+
+def partition_run(dag, **overrides):
+    prepare = dag.partial_subset(task_ids=["prepare.write_labeling_inputs"], include_upstream=True)
+    conf = run_conf(images_prefix=INCOMING, n_images=3, n_test_images=1, class_name="Bird") | overrides
+    return prepare.test(run_conf=conf, logical_date=DAY)
+
+
+def selections(s3_client):
+    found = [key for key in keys(s3_client, "demo/bird/") if key.endswith("/selection.json")]
+    return [json.loads(s3_client.get_object(Bucket=BUCKET, Key=key)["Body"].read()) for key in found]
+
+
+def test_a_run_labels_the_images_of_its_own_partition(dag, open_images, s3_client):
+    upload_partition(s3_client, open_images, "2026-12-04", ["yesterday.jpg"])
+    uris = upload_partition(
+        s3_client, open_images, "2026-12-05", ["b/2.jpeg", "a.jpg", "c/d/e.png", "f.jpg", "z.jpg"]
+    )
+    s3_client.put_object(Bucket=BUCKET, Key="incoming/dt=2026-12-05/b/1.jpg", Body=b"GIF89a not a jpeg")
+    s3_client.put_object(Bucket=BUCKET, Key="incoming/dt=2026-12-05/readme.txt", Body=b"notes")
+
+    assert partition_run(dag).state == "success"
+
+    (selection,) = selections(s3_client)
+    labeled = [selection["source_uris"][i] for i in selection["labeled_image_ids"]]
+    held_out = [selection["source_uris"][i] for i in selection["held_out_image_ids"]]
+    assert labeled == uris[:3] and held_out == uris[3:4]
+    assert [item["uri"] for item in selection["not_images"]] == [
+        f"s3://{BUCKET}/incoming/dt=2026-12-05/b/1.jpg"
+    ]
+    assert selection["images_prefix"] == f"s3://{BUCKET}/incoming/dt=2026-12-05/"
+    root = "/".join(
+        next(k for k in keys(s3_client, "demo/bird/") if k.endswith("/selection.json")).split("/")[:3]
+    )
+    manifest = s3_client.get_object(Bucket=BUCKET, Key=f"{root}/input.manifest")["Body"].read().decode()
+    sources = [json.loads(line)["source-ref"] for line in manifest.splitlines()]
+    suffixes = [selection["suffixes"][i] for i in selection["labeled_image_ids"]]
+    assert sources == [
+        f"s3://{BUCKET}/{root}/images/{i}{suffix}"
+        for i, suffix in zip(selection["labeled_image_ids"], suffixes, strict=True)
+    ]
+    assert sorted(suffixes) == [".jpeg", ".jpg", ".png"]
+    template = s3_client.get_object(Bucket=BUCKET, Key=f"{root}/instructions.template")["Body"].read()
+    assert b"data:image/png;base64," not in template
+    assert s3_client.get_object(Bucket=BUCKET, Key=f"{root}/reference-boxes.jsonl")["Body"].read() == b""
+    assert len(keys(s3_client, "demo/bird/labeled-images/")) == 3
+
+
+def test_a_second_run_over_a_labeled_partition_pays_for_nothing(dag, open_images, s3_client, monkeypatch):
+    from ground_truth_pipeline.steps import claims
+
+    upload_partition(s3_client, open_images, "2026-12-05", ["a.jpg", "b.jpg"])
+    assert partition_run(dag, n_images=2).state == "success"
+    monkeypatch.setattr(claims, "labeling_job_status", lambda sagemaker, job_name: "InProgress")
+
+    second = partition_run(dag, n_images=2)
+
+    assert second.state == "success"
+    states = {ti.task_id: ti.state for ti in second.get_task_instances()}
+    assert states == {
+        "prepare.select_images": "skipped",
+        "prepare.copy_images": "skipped",
+        "prepare.write_labeling_inputs": "skipped",
+    }
+    assert len(selections(s3_client)) == 1
+
+
+def test_an_empty_partition_skips_the_run_and_writes_nothing(dag, open_images, s3_client):
+    upload_partition(s3_client, open_images, "2026-12-04", ["yesterday.jpg"])
+    run = partition_run(dag)
+    assert run.state == "success"
+    assert {ti.state for ti in run.get_task_instances()} == {"skipped"}
+    assert keys(s3_client, "demo/") == []
+
+
+@pytest.mark.parametrize(
+    ("images_prefix", "message"),
+    [
+        (
+            "incoming/dt={{ ds }}/",
+            "rendered to 'incoming/dt=2026-12-05/', which is not an s3://bucket/prefix/",
+        ),
+        ("s3://no-such-bucket/dt={{ ds }}/", "the bucket 'no-such-bucket' does not exist"),
+    ],
+)
+def test_a_bad_images_prefix_fails_before_anything_is_written(
+    dag, open_images, s3_client, capfd, images_prefix, message
+):
+    run = partition_run(dag, images_prefix=images_prefix)
+    assert run.state == "failed"
+    assert message in capfd.readouterr().out
+    assert keys(s3_client, "demo/") == []

@@ -41,6 +41,7 @@ class AirflowStandalone:
     home: Path
     port: int
     password: str
+    environment: dict[str, str]
 
     @property
     def base_url(self) -> str:
@@ -92,6 +93,17 @@ class AirflowStandalone:
             event_hooks={"response": [httpx.Response.raise_for_status]},
         )
 
+    def cli(self, *arguments: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """``airflow ARGUMENTS`` against this Airflow (its home, database and settings)."""
+        return subprocess.run(
+            [sys.executable, "-m", "airflow", *arguments],
+            cwd=self.home,
+            env=self.environment,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
     def stop(self) -> None:
         """SIGTERM to every process of its session, SIGKILL to those left after a grace period."""
         session = self.process.pid
@@ -132,22 +144,26 @@ def airflow_environment(config: LocalAwsConfig, home: Path, port: int) -> dict[s
     }
 
 
-def start_standalone(config: LocalAwsConfig, home: Path) -> AirflowStandalone:
-    """Start ``airflow standalone`` in ``home`` on a free port; its output goes to ``home/standalone.log``."""
+def start_standalone(config: LocalAwsConfig, home: Path, **settings: str) -> AirflowStandalone:
+    """Start ``airflow standalone`` in ``home`` on a free port; its output goes to ``home/standalone.log``.
+
+    ``settings`` are more environment variables, such as the DAG's ``AIRFLOW__GROUND_TRUTH_...`` options.
+    """
     home.mkdir(parents=True, exist_ok=True)
     password = secrets.token_urlsafe(16)
     (home / "passwords.json").write_text(json.dumps({USERNAME: password}))
     port = free_port()
+    environment = {**airflow_environment(config, home, port), **settings}
     with (home / "standalone.log").open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "airflow", "standalone"],
             cwd=home,
-            env=airflow_environment(config, home, port),
+            env=environment,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    return AirflowStandalone(process, home, port, password)
+    return AirflowStandalone(process, home, port, password, environment)
 
 
 def session_processes(session: int) -> list[int]:

@@ -116,7 +116,7 @@ def test_a_run_triggered_from_the_params_form_succeeds(airflow, api, page, local
     shown = form.descriptions()
     assert shown == {name: param["description"] for name, param in params.items()}
     assert len(shown) == len(params) >= 23
-    assert shown["class_name"] == "Open Images class to label: display name or MID."
+    assert shown["class_name"].startswith("The class to label: an Open Images class (display name or MID)")
     assert shown["workers_per_image"] == "Workers who label each image (1 to 9)."
     assert shown["workteam_arn"].startswith("Private workteam ARN. Empty: the public crowd")
     assert shown["training_hyperparameters"].startswith("Hyperparameters of the built-in object-detection")

@@ -16,6 +16,8 @@ from pathlib import Path
 import botocore.session
 import pytest
 
+from ground_truth_pipeline.steps import label_step
+from local_aws.config import LocalAwsConfig
 from local_aws.environment import ENDPOINT_VARIABLES, stack_variables
 from tests.local_aws.conftest import REPO_ROOT, LocalStack, process_alive, stack_config
 
@@ -390,6 +392,14 @@ def test_env_exports_quoted_values_that_a_shell_reads_back(idle_stack: LocalStac
     connection = json.loads(as_json["AIRFLOW_CONN_AWS_DEFAULT"])
     assert connection["extra"]["endpoint_url"] == idle_stack.config.sagemaker_endpoint
     assert connection["extra"]["service_config"]["sns"]["endpoint_url"] == idle_stack.config.moto_endpoint
+
+
+def test_env_gives_the_dag_the_stacks_minimum_for_automated_labeling(tmp_path: Path, monkeypatch) -> None:
+    config = LocalAwsConfig(data_dir=tmp_path, auto_labeling_min_objects=321)
+    for name, value in stack_variables(config).items():
+        monkeypatch.setenv(name, value)
+
+    assert label_step.auto_labeling_min_images() == 321
 
 
 def test_endpoint_variables_follow_botocore_service_ids() -> None:

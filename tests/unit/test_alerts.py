@@ -4,56 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-import boto3
-import pytest
 from airflow.sdk import DAG
 
-from ground_truth_pipeline.alerts import notify_task_failure
+from ground_truth_pipeline.alerts.notifiers import notify_task_failure
+from tests.sns_inbox import subscribe_queue
 
 DAG_ID = "ground_truth_object_detection"
 RUN_ID = "manual__2026-11-26T09:00:00+00:00"
 LOG_URL = "http://localhost:8080/dags/ground_truth_object_detection/runs/manual/tasks/label?try_number=2"
-
-
-@dataclass
-class Subscribed:
-    """An SNS topic and the SQS queue that receives what is published to it."""
-
-    topic_arn: str
-    queue_url: str
-    sqs: Any
-
-    def received(self) -> list[dict[str, Any]]:
-        messages = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10)
-        return [json.loads(message["Body"]) for message in messages.get("Messages", [])]
-
-
-def subscribe_queue(region: str) -> Subscribed:
-    sns = boto3.client("sns", region_name=region)
-    sqs = boto3.client("sqs", region_name=region)
-    topic_arn = sns.create_topic(Name="ground-truth-alerts")["TopicArn"]
-    queue_url = sqs.create_queue(QueueName="alert-inbox")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
-    return Subscribed(topic_arn=topic_arn, queue_url=queue_url, sqs=sqs)
-
-
-@pytest.fixture(autouse=True)
-def aws_environment(mocked_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    """moto (from tests/conftest.py), an ``aws_default`` connection, and no alert Variable."""
-    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps({"conn_type": "aws"}))
-    monkeypatch.delenv("AIRFLOW_VAR_GROUND_TRUTH_ALERT_TOPIC_ARN", raising=False)
-
-
-@pytest.fixture
-def inbox() -> Subscribed:
-    return subscribe_queue("us-east-1")
 
 
 def failure_context(params: dict[str, Any], task_id: str = "label.start_labeling_job") -> dict[str, Any]:
@@ -91,15 +52,22 @@ def test_falls_back_to_the_airflow_variable(inbox, monkeypatch):
     assert len(inbox.received()) == 1
 
 
-def test_sends_nothing_without_a_topic_and_says_so(inbox, caplog):
+def test_sends_nothing_without_a_target_and_names_the_settings_that_would_set_one(inbox, caplog):
     with caplog.at_level(logging.INFO, logger="ground_truth_pipeline.alerts"):
         notify_task_failure(failure_context({"alert_topic_arn": ""}))
 
     assert inbox.received() == []
-    assert "No failure alert sent" in caplog.text
+    [record] = [r for r in caplog.records if r.getMessage().startswith("No alert sent")]
+    assert record.levelno == logging.WARNING
+    message = record.getMessage()
+    assert f"'Airflow task failed: {DAG_ID}.label.start_labeling_job'" in message
+    assert "param 'alert_topic_arn'" in message
+    assert "Variable 'ground_truth_alert_topic_arn'" in message
+    assert "[ground_truth_object_detection] alert_emails" in message
+    assert "AIRFLOW__GROUND_TRUTH_OBJECT_DETECTION__ALERT_EMAILS" in message
 
 
-def test_publishes_with_the_connection_named_in_the_params(monkeypatch):
+def test_publishes_with_the_connection_named_in_the_params(alert_environment, monkeypatch):
     west = subscribe_queue("us-west-2")
     monkeypatch.setenv(
         "AIRFLOW_CONN_ALERTS_AWS", json.dumps({"conn_type": "aws", "extra": {"region_name": "us-west-2"}})
@@ -125,11 +93,14 @@ def test_an_alert_that_cannot_be_sent_is_logged_not_raised(inbox, caplog):
         notify_task_failure(failure_context({"alert_topic_arn": missing_topic}))
 
     assert inbox.received() == []
-    assert f"Could not send the failure alert for run {RUN_ID}" in caplog.text
+    assert (
+        f"Could not publish the alert 'Airflow task failed: {DAG_ID}.label.start_labeling_job' "
+        f"to the SNS topic {missing_topic}" in caplog.text
+    )
     assert "NotFound" in caplog.text
 
 
-def test_a_dag_level_callback_without_a_task_instance_still_alerts(inbox):
+def test_a_context_without_a_task_instance_still_alerts(inbox):
     context = {
         "dag": DAG(dag_id=DAG_ID, schedule=None),
         "run_id": RUN_ID,

@@ -9,6 +9,7 @@ from ground_truth_pipeline.metrics import (
     image_miou,
     miou_by_confidence_threshold,
     pairwise_iou,
+    worker_miou_with_consolidated,
 )
 
 FULL_HEIGHT = (0.0, 1.0)
@@ -362,3 +363,46 @@ def test_an_image_with_two_hundred_boxes_a_side_equals_the_loop(
 
     np.testing.assert_allclose(miou, matched / denominator, rtol=0, atol=1e-12)
     assert 0.5 < miou[30] < 1.0
+
+
+def worker_table(images: list[int], workers: list[int], boxes: list[list[float]]) -> BoxTable:
+    return BoxTable.build(image=images, xyxy=np.reshape(boxes, (-1, 4)), worker=workers)
+
+
+def test_worker_agreement_is_the_mean_miou_of_the_image_workers_with_the_consolidated_boxes() -> None:
+    consolidated = table([0, 0, 2], [strip(0.0, 0.5), strip(0.5, 1.0), strip(0.0, 0.5)])
+    workers = worker_table(
+        [0, 0, 0, 2, 1],
+        [0, 0, 1, 1, 0],
+        [strip(0.0, 0.5), strip(0.5, 1.0), strip(0.0, 0.25), strip(0.0, 0.25), strip(0.0, 1.0)],
+    )
+    agreement = worker_miou_with_consolidated(workers, consolidated, 4)
+    # Image 0: worker 0 drew both boxes (1.0); worker 1 half of one, missing the other (0.5 / 2 = 0.25).
+    # Image 1: a box where the label has none (0). Image 2: half a box (0.5). Image 3: no worker drew.
+    np.testing.assert_allclose(agreement[:3], [0.625, 0.0, 0.5])
+    assert np.isnan(agreement[3])
+
+
+def test_worker_agreement_equals_the_per_box_loop_for_each_worker_on_random_images() -> None:
+    rng = np.random.default_rng(7)
+    n_images = 60
+    consolidated, _ = random_dataset(rng, n_images)
+    drawn = [
+        (image, int(worker), box)
+        for image in range(n_images)
+        for worker in rng.choice(6, size=rng.integers(0, 4), replace=False)
+        for box in random_xyxy(rng, int(rng.integers(1, 4))).tolist()
+    ]
+    drawn = [drawn[i] for i in rng.permutation(len(drawn))]  # the table interleaves images and workers
+    workers = worker_table([d[0] for d in drawn], [d[1] for d in drawn], [d[2] for d in drawn])
+    expected = np.full(n_images, np.nan)
+    for image in range(n_images):
+        label = consolidated.xyxy[consolidated.image == image].tolist()
+        per_worker = []
+        for worker in sorted({w for i, w, _ in drawn if i == image}):
+            boxes = [(box, 1.0) for i, w, box in drawn if i == image and w == worker]
+            matched, denominator = oracle_matched_and_denominator(boxes, label)
+            per_worker.append(matched / denominator)
+        if per_worker:
+            expected[image] = np.mean(per_worker)
+    np.testing.assert_allclose(worker_miou_with_consolidated(workers, consolidated, n_images), expected)

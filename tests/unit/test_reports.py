@@ -7,7 +7,8 @@ import io
 import json
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from html import unescape
 from pathlib import Path
 
 import numpy as np
@@ -36,12 +37,14 @@ IMAGES = [
 ]
 MIOU = np.array([0.9, 0.6, 0.75, 0.0, 0.8, 0.4])
 CONFIDENCE = np.array([0.85, 0.5, 0.7, 0.1, 0.9, 0.3])
+WORKER_AGREEMENT = np.array([0.8, 0.55, 0.7, 0.2, np.nan, np.nan])  # auto-labeled images have no workers
 EXPECTED_FILES = [
     "cost-and-counts.png",
     "training-curves.png",
     "human-samples.png",
     "auto-samples.png",
     "box-counts.png",
+    "worker-agreement.png",
     "miou-histogram.png",
     "human-highest-miou.png",
     "human-lowest-miou.png",
@@ -133,6 +136,7 @@ def write_report(store: LocalObjectStore, fetch: CountingFetch, **overrides) -> 
         "dataset": build_dataset(),
         "miou": MIOU,
         "confidence": CONFIDENCE,
+        "worker_agreement": WORKER_AGREEMENT,
         "iterations": iterations_frame(),
         "training_curves": [("iteration 2", [0.1, 0.25, 0.4, 0.45])],
         "confidence_curve": {
@@ -258,6 +262,7 @@ def test_without_automated_labeling_the_report_still_has_every_file(tmp_path: Pa
         dataset=human_only,
         miou=MIOU[:4],
         confidence=CONFIDENCE[:4],
+        worker_agreement=WORKER_AGREEMENT[:4],
         iterations=iterations_frame().iloc[:1],
         training_curves=[],
         confidence_curve={"Human": (np.array([100.0]), np.array([0.56]))},
@@ -278,6 +283,7 @@ def test_a_job_without_images_or_iterations_still_gets_every_file(tmp_path: Path
         dataset=empty,
         miou=np.zeros(0),
         confidence=np.zeros(0),
+        worker_agreement=np.zeros(0),
         iterations=iterations_frame().iloc[:0],
         training_curves=[],
         confidence_curve={},
@@ -303,6 +309,85 @@ def test_inputs_are_checked_before_any_image_is_fetched(tmp_path: Path) -> None:
         write_report(LocalObjectStore(tmp_path), fetch, samples_per_group=-1)
     assert not fetch.calls
     assert not list(LocalObjectStore(tmp_path).list_keys(""))
+
+
+WITHOUT_REFERENCE_FILES = [
+    name
+    for name in EXPECTED_FILES
+    if "miou" not in name  # the mIoU histogram, extremes, confidence vs mIoU and the PDF sorted by mIoU
+]
+NO_REFERENCE_TEXT = (
+    "No reference boxes: this run labeled your own images, so there is nothing to compare the labels with."
+)
+
+
+def metrics_without_reference() -> dict:
+    return {
+        "images": 6,
+        "reference_boxes": False,
+        "mean_image_miou": {"all": None, "human": None, "auto": None},
+        "detection_vs_reference": {"ap50": None, "precision": None},
+        "worker_agreement": {"mean_worker_miou_with_consolidated": 0.5625, "images": 4},
+    }
+
+
+def section_texts(html: str) -> dict[str, str]:
+    """Each section's visible text by its heading, as a reader of the page sees it."""
+    sections = re.findall(r"<section[^>]*>\s*<h2>(.*?)</h2>(.*?)</section>", html, flags=re.DOTALL)
+    return {
+        unescape(title): " ".join(unescape(re.sub(r"<[^>]+>", " ", body)).split()) for title, body in sections
+    }
+
+
+@pytest.fixture(scope="module")
+def report_without_reference(tmp_path_factory: pytest.TempPathFactory) -> WrittenReport:
+    dataset = replace(build_dataset(), reference=BoxTable.empty())
+    store = LocalObjectStore(tmp_path_factory.mktemp("own-images"))
+    fetch = CountingFetch(image_objects())
+    files = write_report(
+        store, fetch, dataset=dataset, miou=None, confidence_curve={}, metrics=metrics_without_reference()
+    )
+    return WrittenReport(store, files, fetch)
+
+
+def test_without_reference_boxes_the_comparisons_are_left_out(
+    report_without_reference: WrittenReport,
+) -> None:
+    written = [key.removeprefix(f"{PREFIX}/") for key in report_without_reference.files.keys]
+    assert written == WITHOUT_REFERENCE_FILES
+    assert "worker-agreement.png" in written and "images-by-confidence.pdf" in written
+
+
+def test_without_reference_boxes_the_html_says_there_are_none(
+    report_without_reference: WrittenReport,
+) -> None:
+    html = report_without_reference.store.read_bytes(f"{PREFIX}/report.html").decode("utf-8")
+    sections = section_texts(html)
+    assert sections["Agreement with the reference boxes"] == NO_REFERENCE_TEXT
+    assert sections["Confidence and quality"].startswith(NO_REFERENCE_TEXT)
+    assert NO_REFERENCE_TEXT in sections["Summary"]
+    assert "There is no PDF sorted by mIoU" in sections["Every image, sorted"]
+    assert "images-by-miou.pdf" not in html
+    assert "No reference boxes (your own images)." in html
+    assert "reference (Open Images) boxes" not in html
+    # The mIoU figures are n/a in the tables, never a measured-looking 0.
+    assert "mean_image_miou" in sections["Summary"]
+    assert "<tr><td>all</td><td>n/a</td></tr>" in html
+    assert "<tr><td>ap50</td><td>n/a</td></tr>" in html
+    assert "0.5625" in sections["Summary"]
+
+
+def test_without_reference_boxes_the_pdf_shows_worker_and_consolidated_labels_only(
+    report_without_reference: WrittenReport,
+) -> None:
+    document = report_without_reference.store.read_bytes(f"{PREFIX}/images-by-confidence.pdf")
+    assert len(PDF_PAGE.findall(document)) == 1 + 3 * 2
+    assert report_without_reference.fetch.calls == Counter({uri: 1 for uri, *_ in IMAGES})
+
+
+def test_an_miou_curve_without_miou_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="confidence_curve is an mIoU curve, but there is no mIoU"):
+        write_report(LocalObjectStore(tmp_path), CountingFetch(image_objects()), miou=None)
 
 
 def test_prediction_report_from_a_uri_and_from_bytes(tmp_path: Path) -> None:

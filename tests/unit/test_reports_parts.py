@@ -15,11 +15,15 @@ from matplotlib.collections import PatchCollection
 from PIL import Image
 
 from ground_truth_pipeline.boxes import BoxTable, LabeledImage, LabelingDataset
-from ground_truth_pipeline.reports.charts import regression_line, training_curves_figure
+from ground_truth_pipeline.reports.charts import (
+    regression_line,
+    training_curves_figure,
+    worker_agreement_figure,
+)
 from ground_truth_pipeline.reports.drawing import counted, figure_png, new_figure, show_notice
 from ground_truth_pipeline.reports.html_report import cell, metrics_tables
 from ground_truth_pipeline.reports.image_cache import ImageCache, ImageFailure, Thumbnail
-from ground_truth_pipeline.reports.image_grids import miou_extremes_figure
+from ground_truth_pipeline.reports.image_grids import human_samples_figure, miou_extremes_figure
 from ground_truth_pipeline.reports.metrics_json import metrics_json_bytes
 from ground_truth_pipeline.reports.pdf_pages import pdf_sections
 from ground_truth_pipeline.reports.predictions import prediction_figure, predictions_above_threshold
@@ -134,6 +138,45 @@ def test_pdf_sections_rank_by_the_metric_and_cap_each_section() -> None:
     assert (len(worker.images), worker.group_size, worker.page_count) == (27, 30, 2)
     assert auto.images.tolist() == [31, 30]
     assert auto.page_count == 1
+
+
+def test_pdf_sections_without_reference_boxes_draw_and_mention_none() -> None:
+    dataset = small_dataset([True, True, False])
+    sections = pdf_sections(dataset, np.array([0.2, 0.9, 0.5]), images_per_section=5, with_reference=False)
+    assert [s.reference_boxes for s in sections] == [False, False, False]
+    assert not any("reference" in s.description for s in sections)
+    with_reference = pdf_sections(dataset, np.array([0.2, 0.9, 0.5]), images_per_section=5)
+    assert [s.reference_boxes for s in with_reference] == [False, True, True]
+
+
+def test_human_samples_without_reference_boxes_show_workers_and_consolidated_only() -> None:
+    dataset = small_dataset([True, True])
+    cache = ImageCache(SlowCountingFetch({f"s3://b/{i}.jpg": encoded(64, 48) for i in range(2)}))
+    figure = human_samples_figure(dataset, cache, np.array([0, 1]), with_reference=False)
+    titles = [ax.get_title() for ax in figure.axes]
+    assert titles == ["0 workers, 0 boxes", "Consolidated: 1 box"] * 2
+    assert figure.get_suptitle() == "Human-labeled examples: worker and consolidated boxes"
+
+
+def test_worker_agreement_figure_summarises_human_images_with_worker_boxes() -> None:
+    dataset = small_dataset([True, True, True, False])
+    agreement = np.array([0.5, np.nan, 1.0, np.nan])
+    histogram_ax, scatter_ax = worker_agreement_figure(
+        dataset, agreement, np.array([0.4, 0.6, 0.8, 0.9])
+    ).axes
+    assert histogram_ax.get_title() == "2 human-labeled images with worker boxes, mean agreement 0.750"
+    assert [line.get_label() for line in scatter_ax.get_lines()] == [
+        "Human (2 images)",
+        "Human fit, slope 1.25",
+    ]
+
+
+def test_worker_agreement_figure_without_worker_boxes_says_so() -> None:
+    figure = worker_agreement_figure(small_dataset([False, False]), np.full(2, np.nan), np.ones(2))
+    assert (
+        figure_texts(figure)
+        == ["No worker drew a box in this job:\nthere is no worker agreement to show."] * 2
+    )
 
 
 def test_regression_line_needs_two_points_with_different_confidences() -> None:

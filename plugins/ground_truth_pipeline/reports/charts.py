@@ -1,4 +1,4 @@
-"""Statistical charts of a labeling job: cost and counts, training curves, boxes, mIoU and confidence."""
+"""Statistical charts of a labeling job: cost, counts, training curves, boxes, agreement, mIoU, confidence."""
 
 from __future__ import annotations
 
@@ -169,6 +169,40 @@ def miou_histogram_figure(dataset: LabelingDataset, miou: np.ndarray) -> Figure:
     return figure
 
 
+def worker_agreement_figure(
+    dataset: LabelingDataset, agreement: np.ndarray, confidence: np.ndarray
+) -> Figure:
+    """How closely the workers matched the consolidated labels, and whether confidence says as much.
+
+    Needs no reference boxes: for a run on a team's own images it is the report's view of label quality.
+    """
+    figure = new_figure(13, 4.5)
+    histogram_ax, scatter_ax = figure.subplots(1, 2)
+    human = np.flatnonzero(dataset.labeled_by_humans & np.isfinite(agreement))
+    if not len(human):
+        for ax in (histogram_ax, scatter_ax):
+            show_notice(ax, "No worker drew a box in this job:\nthere is no worker agreement to show.")
+        return figure
+    values = agreement[human]
+    histogram_ax.hist(values, bins=np.linspace(0, 1, 17), color=HUMAN_COLOR, edgecolor="black", rwidth=0.85)
+    histogram_ax.set_title(
+        f"{len(values)} human-labeled images with worker boxes, mean agreement {values.mean():.3f}",
+        fontsize=11,
+    )
+    histogram_ax.set_xlabel("Mean mIoU of the workers' boxes with the consolidated boxes")
+    histogram_ax.set_ylabel("Images")
+    histogram_ax.set_xticks(np.linspace(0, 1, 5))
+    histogram_ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    _scatter_with_regression(scatter_ax, "Human", confidence[human], values)
+    scatter_ax.set_title("Worker agreement vs confidence, with a least-squares line", fontsize=12)
+    scatter_ax.set_xlabel("Image confidence")
+    scatter_ax.set_ylabel("Worker agreement")
+    scatter_ax.set_xlim(-0.05, 1.05)
+    scatter_ax.set_ylim(-0.05, 1.05)
+    scatter_ax.legend(fontsize=8)
+    return figure
+
+
 def regression_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float] | None:
     """Least-squares ``(slope, intercept)`` of y on x over finite pairs; None when no line is defined."""
     finite = np.isfinite(x) & np.isfinite(y)
@@ -199,10 +233,10 @@ def confidence_vs_miou_figure(
     return figure
 
 
-def _scatter_with_regression(ax: Axes, name: str, confidence: np.ndarray, miou: np.ndarray) -> None:
+def _scatter_with_regression(ax: Axes, name: str, confidence: np.ndarray, quality: np.ndarray) -> None:
     color = GROUP_COLORS[name]
-    ax.plot(confidence, miou, ".", color=color, alpha=0.6, label=f"{name} ({len(miou)} images)")
-    line = regression_line(confidence, miou)
+    ax.plot(confidence, quality, ".", color=color, alpha=0.6, label=f"{name} ({len(quality)} images)")
+    line = regression_line(confidence, quality)
     if line is None:
         return
     slope, intercept = line

@@ -1,6 +1,8 @@
-"""Figures of labeled images: worker / consolidated / reference samples and the highest and lowest mIoU."""
+"""Figures of labeled images: worker / consolidated (/ reference) samples, the highest and lowest mIoU."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -21,6 +23,7 @@ from ground_truth_pipeline.reports.drawing import (
 from ground_truth_pipeline.reports.image_cache import ImageCache
 
 PANEL_INCHES = 2.6
+GRID_COLUMNS = 3
 
 
 def draw_worker_boxes(
@@ -65,12 +68,15 @@ def draw_reference_boxes(
         draw_boxes(ax, thumbnail, dataset.reference.of_image(image).xyxy, REFERENCE_COLOR)
 
 
-def human_samples_figure(dataset: LabelingDataset, cache: ImageCache, images: np.ndarray) -> Figure:
-    """One row per human-labeled image: worker boxes, consolidated boxes, reference boxes."""
+def human_samples_figure(
+    dataset: LabelingDataset, cache: ImageCache, images: np.ndarray, with_reference: bool = True
+) -> Figure:
+    """One row per human-labeled image: worker boxes, consolidated boxes and, if asked, reference boxes."""
     if not len(images):
         return _notice_figure("No human-labeled images in this job.")
-    figure = new_figure(3 * PANEL_INCHES, len(images) * PANEL_INCHES * 0.85)
-    axes = figure.subplots(len(images), 3, squeeze=False)
+    columns = 3 if with_reference else 2
+    figure = new_figure(columns * PANEL_INCHES, len(images) * PANEL_INCHES * 0.85)
+    axes = figure.subplots(len(images), columns, squeeze=False)
     worker_counts = dataset.workers.counts(len(dataset.images))
     consolidated_counts = dataset.consolidated.counts(len(dataset.images))
     reference_counts = dataset.reference.counts(len(dataset.images))
@@ -85,18 +91,29 @@ def human_samples_figure(dataset: LabelingDataset, cache: ImageCache, images: np
             image,
             f"Consolidated: {counted(consolidated_counts[image], 'box', 'boxes')}",
         )
-        draw_reference_boxes(
-            row[2], dataset, cache, image, f"Reference: {counted(reference_counts[image], 'box', 'boxes')}"
-        )
+        if with_reference:
+            draw_reference_boxes(
+                row[2],
+                dataset,
+                cache,
+                image,
+                f"Reference: {counted(reference_counts[image], 'box', 'boxes')}",
+            )
         row[0].set_ylabel(literal(dataset.images[image].image_id), fontsize=8)
-    figure.suptitle("Human-labeled examples: worker, consolidated and reference boxes", fontsize=12)
+    shown = "worker, consolidated and reference boxes" if with_reference else "worker and consolidated boxes"
+    figure.suptitle(f"Human-labeled examples: {shown}", fontsize=12)
     return figure
 
 
-def auto_samples_figure(dataset: LabelingDataset, cache: ImageCache, images: np.ndarray) -> Figure:
-    """One row per auto-labeled image: the auto label and the reference boxes."""
+def auto_samples_figure(
+    dataset: LabelingDataset, cache: ImageCache, images: np.ndarray, with_reference: bool = True
+) -> Figure:
+    """One row per auto-labeled image: the auto label and the reference boxes; without reference boxes, a
+    grid of auto labels (one column of lone panels would leave the figure mostly empty)."""
     if not len(images):
         return _notice_figure("No auto-labeled images in this job.")
+    if not with_reference:
+        return _auto_labels_grid(dataset, cache, images)
     figure = new_figure(2 * PANEL_INCHES, len(images) * PANEL_INCHES * 0.85)
     axes = figure.subplots(len(images), 2, squeeze=False)
     consolidated_counts = dataset.consolidated.counts(len(dataset.images))
@@ -114,6 +131,23 @@ def auto_samples_figure(dataset: LabelingDataset, cache: ImageCache, images: np.
         )
         row[0].set_ylabel(literal(dataset.images[image].image_id), fontsize=8)
     figure.suptitle("Auto-labeled examples: auto label and reference boxes", fontsize=12)
+    return figure
+
+
+def _auto_labels_grid(dataset: LabelingDataset, cache: ImageCache, images: np.ndarray) -> Figure:
+    columns = min(len(images), GRID_COLUMNS)
+    rows = math.ceil(len(images) / columns)
+    figure = new_figure(max(columns, 2) * PANEL_INCHES, rows * PANEL_INCHES * 0.85)
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    consolidated_counts = dataset.consolidated.counts(len(dataset.images))
+    for ax, image in zip(axes, images, strict=False):
+        draw_consolidated_boxes(
+            ax, dataset, cache, image, f"Auto label: {counted(consolidated_counts[image], 'box', 'boxes')}"
+        )
+        ax.set_xlabel(literal(dataset.images[image].image_id), fontsize=8)
+    for ax in axes[len(images) :]:
+        ax.set_axis_off()
+    figure.suptitle("Auto-labeled examples: the auto label in orange", fontsize=12)
     return figure
 
 

@@ -21,14 +21,20 @@ ITERATION_COLUMNS = (
     "auto_cost",
 )
 
+PER_IMAGE_VALUES = ("miou", "confidence", "worker_agreement")
+
 
 @dataclass(frozen=True)
 class AnalysisInputs:
-    """Everything the analysis report draws; per-image arrays are aligned with ``dataset.images``."""
+    """Everything the analysis report draws; per-image arrays are aligned with ``dataset.images``.
+
+    ``miou`` is None for a run without reference boxes: the report then leaves out what compares with them.
+    """
 
     dataset: LabelingDataset
-    miou: np.ndarray
+    miou: np.ndarray | None
     confidence: np.ndarray
+    worker_agreement: np.ndarray
     iterations: pd.DataFrame
     training_curves: Sequence[tuple[str, Sequence[float]]]
     confidence_curve: Mapping[str, tuple[np.ndarray, np.ndarray]]
@@ -37,7 +43,8 @@ class AnalysisInputs:
 
     def __post_init__(self) -> None:
         n_images = len(self.dataset.images)
-        for name in ("miou", "confidence"):
+        per_image = ("confidence", "worker_agreement") if self.miou is None else PER_IMAGE_VALUES
+        for name in per_image:
             values = np.asarray(getattr(self, name), dtype=np.float64)
             if values.shape != (n_images,):
                 raise ValueError(
@@ -54,12 +61,18 @@ class AnalysisInputs:
                 raise ValueError(
                     f"training_curves[{position}] must be a (label, mAP per epoch) pair, got {curve!r}"
                 )
+        if self.miou is None and self.confidence_curve:
+            raise ValueError("confidence_curve is an mIoU curve, but there is no mIoU: no reference boxes")
         for group, (top_percent, group_miou) in self.confidence_curve.items():
             if len(top_percent) != len(group_miou):
                 raise ValueError(
                     f"confidence_curve[{group!r}] has {len(top_percent)} percentages "
                     f"but {len(group_miou)} mIoU values"
                 )
+
+    @property
+    def has_reference(self) -> bool:
+        return self.miou is not None
 
     @property
     def human_count(self) -> int:

@@ -38,28 +38,45 @@ class PdfSection:
     images: np.ndarray  # indices into dataset.images, best first
     group_size: int  # images in the group before the per-section limit
     worker_boxes: bool
+    reference_boxes: bool  # drawn under the consolidated boxes (never with worker boxes)
 
     @property
     def page_count(self) -> int:
         return math.ceil(len(self.images) / IMAGES_PER_PAGE)
 
 
-def pdf_sections(dataset: LabelingDataset, values: np.ndarray, images_per_section: int) -> list[PdfSection]:
+def pdf_sections(
+    dataset: LabelingDataset, values: np.ndarray, images_per_section: int, with_reference: bool = True
+) -> list[PdfSection]:
     """The Worker, Consolidated human and Auto sections, ranked by ``values`` (highest first)."""
     human, auto = labeling_groups(dataset)
     human_ranking = spread_over_ranking(ranked(human.indices, values), images_per_section)
     auto_ranking = spread_over_ranking(ranked(auto.indices, values), images_per_section)
+    reference = ",\nreference boxes in green" if with_reference else ""
     return [
-        PdfSection("Worker", "Worker labels, one colour per worker", human_ranking, len(human.indices), True),
         PdfSection(
-            "Consolidated human",
-            "Consolidated human labels in orange,\nreference boxes in green",
+            "Worker",
+            "Worker labels, one colour per worker",
             human_ranking,
             len(human.indices),
-            False,
+            worker_boxes=True,
+            reference_boxes=False,
         ),
         PdfSection(
-            "Auto", "Auto labels in orange,\nreference boxes in green", auto_ranking, len(auto.indices), False
+            "Consolidated human",
+            f"Consolidated human labels in orange{reference}",
+            human_ranking,
+            len(human.indices),
+            worker_boxes=False,
+            reference_boxes=with_reference,
+        ),
+        PdfSection(
+            "Auto",
+            f"Auto labels in orange{reference}",
+            auto_ranking,
+            len(auto.indices),
+            worker_boxes=False,
+            reference_boxes=with_reference,
         ),
     ]
 
@@ -71,9 +88,10 @@ def sorted_images_pdf(
     metric_name: str,
     class_name: str,
     images_per_section: int = DEFAULT_IMAGES_PER_SECTION,
+    with_reference: bool = True,
 ) -> bytes:
     """The PDF of the labeled images sorted by ``values`` (one per image of the dataset), as bytes."""
-    sections = pdf_sections(dataset, values, images_per_section)
+    sections = pdf_sections(dataset, values, images_per_section, with_reference)
     buffer = io.BytesIO()
     metadata = {
         "Title": f"{class_name}: labeled images sorted by {metric_name}",
@@ -136,7 +154,14 @@ def _grid_page(
             draw_worker_boxes(ax, dataset, cache, image, title, linewidth=0.8, fontsize=7)
         else:
             draw_consolidated_boxes(
-                ax, dataset, cache, image, title, with_reference=True, linewidth=0.8, fontsize=7
+                ax,
+                dataset,
+                cache,
+                image,
+                title,
+                with_reference=section.reference_boxes,
+                linewidth=0.8,
+                fontsize=7,
             )
     first, last = _format_value(values[images[0]]), _format_value(values[images[-1]])
     page_label = f"page {page + 1} of {section.page_count}"

@@ -3,12 +3,15 @@
 Every image is fetched at most once per call: the images each figure shows are chosen first, prefetched in
 parallel into one ``ImageCache``, and every figure and PDF draws from that cache. ``report.html`` is
 written last, so its presence means the whole report is there.
+
+A run without reference boxes (``miou`` None: a team's own images) gets no figure or PDF that compares with
+them; the report's sections about them say that there is nothing to compare with.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,7 +54,7 @@ from ground_truth_pipeline.reports.predictions import (
     prediction_figure,
     predictions_above_threshold,
 )
-from ground_truth_pipeline.reports.selection import labeling_groups, random_sample, ranked
+from ground_truth_pipeline.reports.selection import ImageGroup, labeling_groups, random_sample, ranked
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +69,9 @@ CONFIDENCE_PDF_FILENAME = "images-by-confidence.pdf"
 EXTREME_IMAGES = 6
 EXTREMES = ("highest", "lowest")
 DEFAULT_SAMPLES_PER_GROUP = 5
+NO_REFERENCE = (
+    "No reference boxes: this run labeled your own images, so there is nothing to compare the labels with."
+)
 PREDICTION_MAX_SIDE = 800
 
 
@@ -89,7 +95,8 @@ class PredictionReport:
 
 @dataclass(frozen=True)
 class _ImagePlan:
-    """Which images each image figure shows (indices into ``dataset.images``)."""
+    """Which images each image figure shows (indices into ``dataset.images``); no mIoU extremes without
+    reference boxes."""
 
     human_samples: np.ndarray
     auto_samples: np.ndarray
@@ -104,8 +111,9 @@ def write_analysis_report(
     key_prefix: str,
     *,
     dataset: LabelingDataset,
-    miou: np.ndarray,
+    miou: np.ndarray | None,
     confidence: np.ndarray,
+    worker_agreement: np.ndarray,
     iterations: pd.DataFrame,
     training_curves: Sequence[tuple[str, Sequence[float]]],
     confidence_curve: Mapping[str, tuple[np.ndarray, np.ndarray]],
@@ -117,11 +125,15 @@ def write_analysis_report(
     thumbnail_max_side: int = DEFAULT_MAX_SIDE,
     sample_seed: int = 0,
 ) -> ReportFiles:
-    """Draw the whole analysis of a labeling job and write it under ``key_prefix``."""
+    """Draw the whole analysis of a labeling job and write it under ``key_prefix``.
+
+    ``miou`` is None for a run without reference boxes; ``confidence_curve`` must then be empty.
+    """
     inputs = AnalysisInputs(
         dataset=dataset,
         miou=miou,
         confidence=confidence,
+        worker_agreement=worker_agreement,
         iterations=iterations,
         training_curves=training_curves,
         confidence_curve=confidence_curve,
@@ -130,32 +142,34 @@ def write_analysis_report(
     )
     metrics_document = metrics_json_bytes(inputs.metrics)
     plan = _plan_images(inputs, samples_per_group, sample_seed)
+    orderings = _pdf_orderings(inputs)
     pdf_images = [
         section.images
-        for values in (inputs.miou, inputs.confidence)
-        for section in pdf_sections(dataset, values, images_per_pdf_section)
+        for _, values, _ in orderings
+        for section in pdf_sections(dataset, values, images_per_pdf_section, inputs.has_reference)
     ]
     uris = [dataset.images[i].source_ref for i in np.concatenate([plan.all_images(), *pdf_images])]
     with ImageCache(fetch, max_side=thumbnail_max_side) as cache:
         cache.prefetch(uris)
         figures = _draw_figures(inputs, cache, plan)
         pdfs = {
-            MIOU_PDF_FILENAME: sorted_images_pdf(
-                dataset, cache, inputs.miou, "mIoU", class_name, images_per_pdf_section
-            ),
-            CONFIDENCE_PDF_FILENAME: sorted_images_pdf(
-                dataset, cache, inputs.confidence, "confidence", class_name, images_per_pdf_section
-            ),
+            filename: sorted_images_pdf(
+                dataset,
+                cache,
+                values,
+                metric_name,
+                class_name,
+                images_per_pdf_section,
+                with_reference=inputs.has_reference,
+            )
+            for filename, values, metric_name in orderings
         }
         failures = cache.failures
     if failures:
         log.warning("%d of the report's images could not be drawn", len(failures))
     html = render_report_html(
         title=f"Labeling analysis: {class_name}",
-        subtitle=(
-            f"{len(dataset.images)} images: {inputs.human_count} labeled by humans, "
-            f"{inputs.auto_count} by automated labeling, {int(dataset.failed_mask.sum())} failed"
-        ),
+        subtitle=_subtitle(inputs),
         sections=_html_sections(inputs, figures, failures, len(set(uris)), images_per_pdf_section),
     )
     outputs = [
@@ -214,22 +228,45 @@ def report_key(key_prefix: str, filename: str) -> str:
     return f"{prefix}/{filename}" if prefix else filename
 
 
+def _pdf_orderings(inputs: AnalysisInputs) -> list[tuple[str, np.ndarray, str]]:
+    """(file name, per-image values, metric name) of each sorted PDF: by mIoU only with reference boxes."""
+    by_confidence = (CONFIDENCE_PDF_FILENAME, inputs.confidence, "confidence")
+    if inputs.miou is None:
+        return [by_confidence]
+    return [(MIOU_PDF_FILENAME, inputs.miou, "mIoU"), by_confidence]
+
+
+def _subtitle(inputs: AnalysisInputs) -> str:
+    dataset = inputs.dataset
+    counts = (
+        f"{len(dataset.images)} images: {inputs.human_count} labeled by humans, "
+        f"{inputs.auto_count} by automated labeling, {int(dataset.failed_mask.sum())} failed"
+    )
+    return counts if inputs.has_reference else f"{counts}. No reference boxes (your own images)."
+
+
 def _plan_images(inputs: AnalysisInputs, samples_per_group: int, seed: int) -> _ImagePlan:
     human, auto = labeling_groups(inputs.dataset)
-    extremes = {}
-    for group in (human, auto):
-        for extreme in EXTREMES:
-            ranking = ranked(group.indices, inputs.miou, descending=extreme == "highest")
-            extremes[group.name, extreme] = ranking[:EXTREME_IMAGES]
     return _ImagePlan(
         human_samples=random_sample(human.indices, samples_per_group, seed),
         auto_samples=random_sample(auto.indices, samples_per_group, seed),
-        extremes=extremes,
+        extremes=_miou_extremes(inputs.miou, (human, auto)) if inputs.miou is not None else {},
     )
 
 
+def _miou_extremes(miou: np.ndarray, groups: Sequence[ImageGroup]) -> dict[tuple[str, str], np.ndarray]:
+    return {
+        (group.name, extreme): ranked(group.indices, miou, descending=extreme == "highest")[:EXTREME_IMAGES]
+        for group in groups
+        for extreme in EXTREMES
+    }
+
+
 def _draw_figures(inputs: AnalysisInputs, cache: ImageCache, plan: _ImagePlan) -> dict[str, HtmlFigure]:
-    """Every figure of the report as PNG, by file name, with the caption the HTML shows under it."""
+    """Every figure of the report as PNG, by file name, with the caption the HTML shows under it.
+
+    The figures that compare with reference boxes are drawn only when the run has them.
+    """
     dataset = inputs.dataset
     figures: dict[str, HtmlFigure] = {}
 
@@ -246,16 +283,17 @@ def _draw_figures(inputs: AnalysisInputs, cache: ImageCache, plan: _ImagePlan) -
         "Validation mAP per epoch of each active-learning model.",
         charts.training_curves_figure(inputs.training_curves),
     )
+    reference = " and the reference (Open Images) boxes" if inputs.has_reference else ""
     add(
         "human-samples.png",
-        "A random sample of human-labeled images: each worker's boxes in its own colour, the consolidated "
-        "label and the reference (Open Images) boxes.",
-        image_grids.human_samples_figure(dataset, cache, plan.human_samples),
+        f"A random sample of human-labeled images: each worker's boxes in its own colour, the consolidated "
+        f"label{reference}.",
+        image_grids.human_samples_figure(dataset, cache, plan.human_samples, inputs.has_reference),
     )
     add(
         "auto-samples.png",
-        "A random sample of auto-labeled images: the auto label and the reference boxes.",
-        image_grids.auto_samples_figure(dataset, cache, plan.auto_samples),
+        f"A random sample of auto-labeled images: the auto label{reference}.",
+        image_grids.auto_samples_figure(dataset, cache, plan.auto_samples, inputs.has_reference),
     )
     add(
         "box-counts.png",
@@ -263,23 +301,42 @@ def _draw_figures(inputs: AnalysisInputs, cache: ImageCache, plan: _ImagePlan) -
         charts.box_count_figure(dataset, inputs.confidence),
     )
     add(
+        "worker-agreement.png",
+        "How closely each worker's boxes match the consolidated label (mIoU, averaged over the image's "
+        "workers who drew a box), and whether the label's confidence agrees.",
+        charts.worker_agreement_figure(dataset, inputs.worker_agreement, inputs.confidence),
+    )
+    if inputs.miou is not None:
+        _draw_reference_figures(inputs, inputs.miou, cache, plan, add)
+    return figures
+
+
+def _draw_reference_figures(
+    inputs: AnalysisInputs,
+    miou: np.ndarray,
+    cache: ImageCache,
+    plan: _ImagePlan,
+    add: Callable[[str, str, Figure], None],
+) -> None:
+    """The figures that compare the labels with the reference boxes."""
+    dataset = inputs.dataset
+    add(
         "miou-histogram.png",
         "Per-image mIoU of the labels against the reference boxes.",
-        charts.miou_histogram_figure(dataset, inputs.miou),
+        charts.miou_histogram_figure(dataset, miou),
     )
     for (group, extreme), images in plan.extremes.items():
         add(
             _extremes_filename(group, extreme),
             f"{group}-labeled images with the {extreme} mIoU: labels in orange, reference boxes in green.",
-            image_grids.miou_extremes_figure(dataset, cache, inputs.miou, images, group, extreme),
+            image_grids.miou_extremes_figure(dataset, cache, miou, images, group, extreme),
         )
     add(
         "confidence-vs-miou.png",
         "Whether confidence predicts quality: mIoU against confidence, and the mIoU of the most confident "
         "images.",
-        charts.confidence_vs_miou_figure(dataset, inputs.miou, inputs.confidence, inputs.confidence_curve),
+        charts.confidence_vs_miou_figure(dataset, miou, inputs.confidence, inputs.confidence_curve),
     )
-    return figures
 
 
 def _extremes_filename(group: str, extreme: str) -> str:
@@ -298,27 +355,11 @@ def _html_sections(
     def pick(*names: str) -> tuple[HtmlFigure, ...]:
         return tuple(figures[name] for name in names)
 
-    extremes = [_extremes_filename(group, extreme) for group in ("Human", "Auto") for extreme in EXTREMES]
-    if failures:
-        failure_section = HtmlSection(
-            "Images that could not be drawn",
-            f"{len(failures)} of {images_drawn} images could not be read; they appear as grey placeholders.",
-            tables=(
-                HtmlTable(
-                    "Unreadable images",
-                    ("Image", "Error"),
-                    tuple((HtmlCell(uri), HtmlCell(error)) for uri, error in sorted(failures.items())),
-                ),
-            ),
-        )
-    else:
-        failure_section = HtmlSection(
-            "Images that could not be drawn", f"None: all {images_drawn} images were read."
-        )
+    summary = "The metrics of this run, as written to metrics.json."
+    if not inputs.has_reference:
+        summary += f" {NO_REFERENCE} Its mIoU and detection metrics are null (n/a)."
     return [
-        HtmlSection(
-            "Summary", "The metrics of this run, as written to metrics.json.", metrics_tables(inputs.metrics)
-        ),
+        HtmlSection("Summary", summary, metrics_tables(inputs.metrics)),
         HtmlSection(
             "Cost and counts per iteration",
             tables=(frame_table("Per iteration", inputs.iterations),),
@@ -327,17 +368,58 @@ def _html_sections(
         HtmlSection("Active-learning training", figures=pick("training-curves.png")),
         HtmlSection("Labeled examples", figures=pick("human-samples.png", "auto-samples.png")),
         HtmlSection("Boxes per image", figures=pick("box-counts.png")),
+        HtmlSection("Worker agreement", figures=pick("worker-agreement.png")),
+        *_reference_sections(inputs, pick),
+        _files_section(inputs, images_per_pdf_section),
+        _failure_section(failures, images_drawn),
+    ]
+
+
+def _reference_sections(
+    inputs: AnalysisInputs, pick: Callable[..., tuple[HtmlFigure, ...]]
+) -> list[HtmlSection]:
+    """Agreement with the reference boxes and whether confidence predicts it, or that there is none."""
+    if not inputs.has_reference:
+        return [
+            HtmlSection("Agreement with the reference boxes", NO_REFERENCE),
+            HtmlSection(
+                "Confidence and quality",
+                f"{NO_REFERENCE} Whether confidence predicts quality cannot be measured; the worker "
+                "agreement above is set against confidence instead.",
+            ),
+        ]
+    extremes = [_extremes_filename(group, extreme) for group in ("Human", "Auto") for extreme in EXTREMES]
+    return [
         HtmlSection("Agreement with the reference boxes", figures=pick("miou-histogram.png", *extremes)),
         HtmlSection("Confidence and quality", figures=pick("confidence-vs-miou.png")),
-        HtmlSection(
-            "Every image, sorted",
-            f"Worker, consolidated human and auto labels, 25 images to a page and at most "
-            f"{images_per_pdf_section} images per section.",
-            links=(
-                HtmlLink("Images sorted by mIoU (PDF)", MIOU_PDF_FILENAME),
-                HtmlLink("Images sorted by confidence (PDF)", CONFIDENCE_PDF_FILENAME),
-                HtmlLink("Metrics (JSON)", METRICS_FILENAME),
+    ]
+
+
+def _files_section(inputs: AnalysisInputs, images_per_pdf_section: int) -> HtmlSection:
+    text = (
+        f"Worker, consolidated human and auto labels, 25 images to a page and at most "
+        f"{images_per_pdf_section} images per section."
+    )
+    links = [HtmlLink("Images sorted by confidence (PDF)", CONFIDENCE_PDF_FILENAME)]
+    if inputs.has_reference:
+        links.insert(0, HtmlLink("Images sorted by mIoU (PDF)", MIOU_PDF_FILENAME))
+    else:
+        text += " There is no PDF sorted by mIoU: the run has no reference boxes."
+    links.append(HtmlLink("Metrics (JSON)", METRICS_FILENAME))
+    return HtmlSection("Every image, sorted", text, links=tuple(links))
+
+
+def _failure_section(failures: Mapping[str, str], images_drawn: int) -> HtmlSection:
+    if not failures:
+        return HtmlSection("Images that could not be drawn", f"None: all {images_drawn} images were read.")
+    return HtmlSection(
+        "Images that could not be drawn",
+        f"{len(failures)} of {images_drawn} images could not be read; they appear as grey placeholders.",
+        tables=(
+            HtmlTable(
+                "Unreadable images",
+                ("Image", "Error"),
+                tuple((HtmlCell(uri), HtmlCell(error)) for uri, error in sorted(failures.items())),
             ),
         ),
-        failure_section,
-    ]
+    )

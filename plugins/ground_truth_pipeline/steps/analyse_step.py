@@ -10,8 +10,8 @@ from typing import Any
 from ground_truth_pipeline.analysis import analyse_labeling_job
 from ground_truth_pipeline.aws_clients import AwsClients
 from ground_truth_pipeline.labeling_output import LabelPrices, list_auto_labeling_training_jobs
-from ground_truth_pipeline.object_store import split_s3_uri
-from ground_truth_pipeline.open_images import read_reference_boxes
+from ground_truth_pipeline.object_store import ObjectStore, split_s3_uri
+from ground_truth_pipeline.open_images import SelectedImage, read_reference_boxes
 from ground_truth_pipeline.steps.label_step import LABEL_ATTRIBUTE_NAME
 from ground_truth_pipeline.steps.run_settings import ExperimentStep
 from ground_truth_pipeline.training_curves import read_training_curve
@@ -29,7 +29,11 @@ def analyse_labels(
     context: Mapping[str, Any],
     clients: AwsClients | None = None,
 ) -> dict[str, Any]:
-    """Analyse the job against the reference boxes and write metrics, tables, plots, PDFs and HTML."""
+    """Analyse the job and write metrics, tables, plots, PDFs and HTML.
+
+    Label quality is compared with the run's reference boxes where it has them (Open Images); a run on a
+    team's own images has none, and its metrics say so (``reference_boxes`` false, the comparison null).
+    """
     from ground_truth_pipeline.reports import write_analysis_report
 
     step = ExperimentStep.from_context(experiment, context, clients)
@@ -37,8 +41,7 @@ def analyse_labels(
     job_name = labeling_job["LabelingJobName"]
     job_prefix = layout.labeling_job_key(job_name)
 
-    with store.open_text(layout.reference_boxes_key) as stream:
-        reference = read_reference_boxes(stream, source=layout.reference_boxes_key)
+    reference = _reference_boxes(store, layout.reference_boxes_key)
     categories = json.loads(store.read_bytes(layout.label_categories_key))
     workteam = str(params.get("workteam_arn") or "").strip()
     prices = LabelPrices(
@@ -81,6 +84,7 @@ def analyse_labels(
         dataset=analysis.dataset,
         miou=analysis.miou,
         confidence=analysis.confidence,
+        worker_agreement=analysis.worker_agreement,
         iterations=analysis.iterations,
         training_curves=[(curve.job_name, curve.validation_map) for curve in curves],
         confidence_curve=analysis.confidence_curve,
@@ -91,19 +95,39 @@ def analyse_labels(
     if report.unreadable_images:
         log.warning("Images that could not be drawn: %s", report.unreadable_images)
     log.info(
-        "Labeled %d images (%d failed) for $%.2f; mean image mIoU %s; AP50 %s",
+        "Labeled %d images (%d failed) for $%.2f; %s; mean worker agreement %s",
         metrics["images"],
         metrics["failed_images"],
         metrics["cost_usd"]["total"],
-        metrics["mean_image_miou"]["all"],
-        metrics["detection_vs_reference"]["ap50"],
+        _quality_against_reference(metrics),
+        metrics["worker_agreement"]["mean_worker_miou_with_consolidated"],
     )
     return {
         "report_uri": layout.uri_of_key(layout.analysis_key("report.html")),
         "metrics_uri": layout.uri_of_key(layout.metrics_key),
         "images": metrics["images"],
         "failed_images": metrics["failed_images"],
+        "reference_boxes": metrics["reference_boxes"],
         "mean_image_miou": metrics["mean_image_miou"]["all"],
         "ap50": metrics["detection_vs_reference"]["ap50"],
         "cost_usd": metrics["cost_usd"]["total"],
     }
+
+
+def _reference_boxes(store: ObjectStore, key: str) -> dict[str, SelectedImage] | None:
+    """The run's reference boxes by image id, or None when it has none to compare the labels with.
+
+    The prepare step writes an empty reference file for a run on a team's own images (``images_prefix``).
+    """
+    with store.open_text(key) as stream:
+        reference = read_reference_boxes(stream, source=key)
+    return reference or None
+
+
+def _quality_against_reference(metrics: Mapping[str, Any]) -> str:
+    if not metrics["reference_boxes"]:
+        return "no reference boxes, so no mIoU or AP50"
+    return (
+        f"mean image mIoU {metrics['mean_image_miou']['all']}; "
+        f"AP50 {metrics['detection_vs_reference']['ap50']}"
+    )

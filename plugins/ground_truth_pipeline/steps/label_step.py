@@ -2,24 +2,48 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
+from airflow.sdk.configuration import conf
+
 from ground_truth_pipeline.aws_clients import AwsClients
+from ground_truth_pipeline.labeling_cost import (
+    AWS_AUTO_LABELING_MIN_IMAGES,
+    DEFAULT_MAX_LABELING_COST_USD,
+    check_auto_labeling_dataset,
+    check_labeling_cost,
+)
+from ground_truth_pipeline.labeling_output import LabelPrices
+from ground_truth_pipeline.manifests import count_samples
 from ground_truth_pipeline.sagemaker_requests import PrivateTeam, PublicCrowd
 from ground_truth_pipeline.sagemaker_requests import labeling_job_request as build_labeling_job_request
+from ground_truth_pipeline.steps.claims import release_claims
 from ground_truth_pipeline.steps.run_settings import ExperimentStep
 
+log = logging.getLogger(__name__)
+
 LABEL_ATTRIBUTE_NAME = "category"
+CONFIG_SECTION = "ground_truth_object_detection"
 
 
 def labeling_job_request(
     experiment: dict[str, str], context: Mapping[str, Any], clients: AwsClients | None = None
 ) -> dict[str, Any]:
-    """The validated request; its name is derived from the run, so a retry finds the same job."""
+    """The validated request; its name is derived from the run, so a retry finds the same job.
+
+    Fails first, before any job exists, when the run breaks a limit (``check_labeling_limits``); the
+    images the run claimed are then released, so that a corrected run can label them at once.
+    """
     step = ExperimentStep.from_context(experiment, context, clients)
     params, layout = step.params, step.layout
     workteam_arn = str(params.get("workteam_arn") or "").strip()
+    try:
+        check_labeling_limits(step, private_team=bool(workteam_arn))
+    except ValueError:
+        release_claims(step)
+        raise
     workforce = PrivateTeam(workteam_arn) if workteam_arn else PublicCrowd(float(params["task_price_usd"]))
     return build_labeling_job_request(
         job_name=step.run.resource_name("label"),
@@ -37,3 +61,29 @@ def labeling_job_request(
         max_concurrent_tasks=int(params["max_concurrent_tasks"]),
         auto_labeling=bool(params["auto_labeling"]),
     )
+
+
+def check_labeling_limits(step: ExperimentStep, private_team: bool) -> None:
+    """Automated labeling's minimum dataset, then the cost cap, for the images of the input manifest.
+
+    The worst case prices every image as a human label: Ground Truth's per-label fee (``LabelPrices``'
+    default, as in the analysis) plus the workers' pay. A private workteam is the account's own people, not
+    paid per task: AWS then charges only the per-label fee, so the task price counts as 0.
+    """
+    params = step.params
+    images = count_samples(step.store.read_bytes(step.layout.input_manifest_key))
+    if params["auto_labeling"]:
+        check_auto_labeling_dataset(images, auto_labeling_min_images())
+    prices = LabelPrices(
+        per_worker=0.0 if private_team else float(params["task_price_usd"]),
+        workers=int(params["workers_per_image"]),
+    )
+    cap = float(params.get("max_labeling_cost_usd", DEFAULT_MAX_LABELING_COST_USD))
+    worst_case = check_labeling_cost(images, prices, cap)
+    log.info("Labeling %d images costs at most $%.2f (cap $%.2f)", images, worst_case, cap)
+
+
+def auto_labeling_min_images() -> int:
+    """AWS's minimum for automated labeling, unless ``[ground_truth_object_detection]
+    auto_labeling_min_images`` sets another (``python -m local_aws env`` sets the local stack's)."""
+    return conf.getint(CONFIG_SECTION, "auto_labeling_min_images", fallback=AWS_AUTO_LABELING_MIN_IMAGES)

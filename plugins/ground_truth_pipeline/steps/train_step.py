@@ -1,4 +1,10 @@
-"""The train group: the 80/20 augmented-manifest split and the training job request."""
+"""The train group: the 80/20 augmented-manifest split and the training job request.
+
+By default a run trains on every label of its class so far: the output manifests of all runs of the class
+whose labels were recorded (``labeled-runs/`` under the class's prefix), this run's included, so that a
+backfill's last run trains on the labels of all its days. The param ``train_on_all_class_labels`` false
+trains on this run's labels only.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +14,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from ground_truth_pipeline.aws_clients import AwsClients
+from ground_truth_pipeline.experiment import ExperimentLayout
 from ground_truth_pipeline.manifests import count_samples, manifest_bytes, split_manifest
+from ground_truth_pipeline.object_store import S3ObjectStore, split_s3_uri
 from ground_truth_pipeline.sagemaker_requests import training_job_request as build_training_job_request
 from ground_truth_pipeline.steps.label_step import LABEL_ATTRIBUTE_NAME
 from ground_truth_pipeline.steps.run_settings import ExperimentStep
 
 log = logging.getLogger(__name__)
+
+TRAIN_ON_ALL_CLASS_LABELS_PARAM = "train_on_all_class_labels"
 
 
 def split_output_manifest(
@@ -25,10 +35,17 @@ def split_output_manifest(
     """Write the train and validation manifests; returns their URIs and sample counts."""
     step = ExperimentStep.from_context(experiment, context, clients)
     layout, store = step.layout, step.store
-    job_name = labeling_job["LabelingJobName"]
-    manifest_key = layout.output_manifest_key(job_name)
-    with store.open_text(manifest_key) as stream:
-        lines = stream.read().splitlines()
+    own_manifest_key = layout.output_manifest_key(labeling_job["LabelingJobName"])
+    manifest_keys = [own_manifest_key]
+    if step.params.get(TRAIN_ON_ALL_CLASS_LABELS_PARAM, True):
+        manifest_keys = class_output_manifest_keys(store, layout, own_manifest_key)
+    lines: list[str] = []
+    for key in manifest_keys:
+        with store.open_text(key) as stream:
+            lines += stream.read().splitlines()
+    log.info(
+        "Training on the labels of %d runs of %s: %s", len(manifest_keys), step.run.class_name, manifest_keys
+    )
     split = split_manifest(lines, LABEL_ATTRIBUTE_NAME, seed=int(step.params["split_seed"]))
     if split.excluded_failed:
         log.warning("%d images failed labeling and are left out of training", split.excluded_failed)
@@ -45,7 +62,22 @@ def split_output_manifest(
         "excluded_failed": split.excluded_failed,
         "num_classes": len(label_categories["labels"]),
         "attribute_names": ["source-ref", LABEL_ATTRIBUTE_NAME],
+        "labeled_runs": len(manifest_keys),
     }
+
+
+def class_output_manifest_keys(store: S3ObjectStore, layout: ExperimentLayout, own_key: str) -> list[str]:
+    """The output manifests of every recorded run of the class, in key order, this run's included once."""
+    keys = []
+    for record_key in store.list_keys(layout.labeled_runs_prefix):
+        record = json.loads(store.read_bytes(record_key))
+        bucket, key = split_s3_uri(record["output_manifest_uri"])
+        if bucket != layout.bucket:
+            raise ValueError(
+                f"{record_key} names {record['output_manifest_uri']}, outside s3://{layout.bucket}"
+            )
+        keys.append(key)
+    return sorted({*keys, own_key})
 
 
 def training_job_request(
