@@ -14,7 +14,7 @@ export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 
-.PHONY: install lint format test unit bench airflow-db dags-report clean demo demo-full local-aws-up local-aws-down local-aws-status seed
+.PHONY: install lint format test unit bench airflow-db dags-report clean demo demo-full demo-backfill local-aws-up local-aws-down local-aws-status seed
 
 install: $(VENV)/.installed
 
@@ -80,6 +80,12 @@ demo-full: airflow-db
 	$(BIN)/python -m local_aws seed
 	$(BIN)/python scripts/demo.py --images 1000 --auto-labeling
 
+# Dated partitions of arriving images, backfilled for two classes by a scheduler (airflow standalone).
+demo-backfill: airflow-db
+	$(BIN)/python -m local_aws up
+	$(BIN)/python -m local_aws seed
+	$(BIN)/python scripts/demo_backfill.py
+
 local-aws-up: install
 	$(BIN)/python -m local_aws up
 
@@ -93,4 +99,4 @@ seed: local-aws-up
 	$(BIN)/python -m local_aws seed
 
 clean:
-	rm -rf $(VENV) .airflow .pytest_cache .ruff_cache
+	rm -rf $(VENV) .airflow .airflow-backfill .pytest_cache .ruff_cache

@@ -167,13 +167,16 @@ def main() -> None:
     s3 = config.boto3_client("s3")
     if args.bucket not in {bucket["Name"] for bucket in s3.list_buckets()["Buckets"]}:
         s3.create_bucket(Bucket=args.bucket)
+    # Each demo is an experiment of its own: the class's record of labeled images lives under its prefix, and
+    # a second demo in the same prefix would label the class's next images instead of showing the same run.
+    prefix = f"demo/{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}"
     conf = {
         "class_name": args.class_name,
         "n_images": args.images,
         "workers_per_image": args.workers,
         "auto_labeling": args.auto_labeling,
         "bucket": args.bucket,
-        "prefix": "demo",
+        "prefix": prefix,
         "role_arn": ROLE_ARN,
         "training_hyperparameters": CPU_TRAINING,
         **dataset_uris().as_dag_params(),
@@ -187,7 +190,7 @@ def main() -> None:
     if state != "success":
         raise SystemExit(1)
 
-    class_prefix = f"demo/{args.class_name.lower().replace(' ', '-')}/"
+    class_prefix = f"{prefix}/{args.class_name.lower().replace(' ', '-')}/"
     run_root, keys = newest_run_root(s3, args.bucket, class_prefix)
     if args.output.exists():
         shutil.rmtree(args.output)

@@ -20,8 +20,9 @@ import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
 from local_aws.synthetic_open_images import dataset_uris
-from tests.local_aws.airflow_standalone import USERNAME, AirflowStandalone, start_standalone
+from scripts.airflow_standalone import USERNAME, AirflowStandalone, start_standalone
 from tests.local_aws.airflow_ui import CHROMIUM, AirflowUi
+from tests.local_aws.ports import free_port
 from tests.local_aws.test_dag_on_local_stack import ROLE_ARN, TINY_TRAINING
 
 pytestmark = [pytest.mark.integration, pytest.mark.ui]
@@ -48,7 +49,7 @@ TROUBLE = {"failed", "up_for_retry", "upstream_failed"}
 
 @pytest.fixture
 def airflow(local_stack, tmp_path: Path) -> Iterator[AirflowStandalone]:
-    server = start_standalone(local_stack.config, tmp_path / "airflow-home")
+    server = start_standalone(local_stack.config, tmp_path / "airflow-home", free_port)
     try:
         seeded = local_stack.cli("seed", "--images", str(SEEDED_IMAGES))  # while Airflow starts
         assert seeded.returncode == 0, seeded.stderr

@@ -1,4 +1,5 @@
-"""``airflow standalone`` for tests: its own AIRFLOW_HOME and free ports, pointed at a local stack.
+"""``airflow standalone`` in its own AIRFLOW_HOME on free ports, pointed at a local stack: for the tests that
+drive Airflow as a person would, and for ``make demo-backfill``.
 
 It runs as the README tells a person to run it (scheduler, DAG processor, triggerer and API server with the
 LocalExecutor on SQLite), with a simple auth manager user whose password the test knows. It starts in a
@@ -13,9 +14,11 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +27,8 @@ import httpx
 
 from local_aws.config import LocalAwsConfig
 from local_aws.environment import stack_variables
-from tests.local_aws.conftest import REPO_ROOT, free_port
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 READY_TIMEOUT_S = 180
 STOP_GRACE_S = 5
@@ -116,7 +120,16 @@ class AirflowStandalone:
         self.process.wait(timeout=STOP_GRACE_S)
 
 
-def airflow_environment(config: LocalAwsConfig, home: Path, port: int) -> dict[str, str]:
+def ephemeral_port() -> int:
+    """A port that is free on 127.0.0.1 now, as the system hands them out."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def airflow_environment(
+    config: LocalAwsConfig, home: Path, port: int, free_port: Callable[[], int] = ephemeral_port
+) -> dict[str, str]:
     """This environment minus any Airflow or AWS setting, plus the stack's (``local_aws env``) and ours."""
     inherited = {
         name: value
@@ -144,16 +157,19 @@ def airflow_environment(config: LocalAwsConfig, home: Path, port: int) -> dict[s
     }
 
 
-def start_standalone(config: LocalAwsConfig, home: Path, **settings: str) -> AirflowStandalone:
+def start_standalone(
+    config: LocalAwsConfig, home: Path, free_port: Callable[[], int] = ephemeral_port, **settings: str
+) -> AirflowStandalone:
     """Start ``airflow standalone`` in ``home`` on a free port; its output goes to ``home/standalone.log``.
 
-    ``settings`` are more environment variables, such as the DAG's ``AIRFLOW__GROUND_TRUTH_...`` options.
+    ``free_port`` picks the ports; ``settings`` are more environment variables, such as the DAG's
+    ``AIRFLOW__GROUND_TRUTH_...`` options.
     """
     home.mkdir(parents=True, exist_ok=True)
     password = secrets.token_urlsafe(16)
     (home / "passwords.json").write_text(json.dumps({USERNAME: password}))
     port = free_port()
-    environment = {**airflow_environment(config, home, port), **settings}
+    environment = {**airflow_environment(config, home, port, free_port), **settings}
     with (home / "standalone.log").open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "airflow", "standalone"],
