@@ -10,11 +10,12 @@ import json
 import re
 import time
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from playwright.sync_api import Locator, Page
+from playwright.sync_api import Locator, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -58,7 +59,20 @@ class AirflowUi:
         self.page.get_by_role("button", name="Trigger Dag").click()
         dialog = self.page.get_by_role("dialog")
         dialog.wait_for()
-        return TriggerForm(dialog)
+        form = TriggerForm(dialog)
+        form.wait_for_sections()
+        return form
+
+    def open_backfill_form(self) -> BackfillForm:
+        """On a DAG's page: the Trigger dialog switched to Backfill (the DAG needs a schedule for it)."""
+        self.page.get_by_role("button", name="Trigger Dag").click()
+        dialog = self.page.get_by_role("dialog")
+        dialog.wait_for()
+        dialog.get_by_text("Backfill", exact=True).click()
+        dialog.get_by_text("Date Range", exact=True).wait_for()
+        form = BackfillForm(dialog)
+        form.wait_for_sections()
+        return form
 
     def run_state(self) -> Locator:
         """On a run's page: the run's state badge next to its id."""
@@ -71,17 +85,36 @@ class AirflowUi:
 
 @dataclass(frozen=True)
 class TriggerForm:
-    """The Trigger Dag dialog: one field per param (label, input, description under it)."""
+    """The Trigger Dag dialog: one field per param (label, input, description under it), in the sections
+    that the params name (``Param(section=...)``), each an accordion item."""
 
     dialog: Locator
 
     @property
-    def _fields(self) -> Locator:
-        # The accordion section under the "Run Parameters" button (its region has no accessible name).
-        section = self.dialog.locator("[data-scope=accordion][data-part=item]").filter(
-            has=self.dialog.page.get_by_role("button", name="Run Parameters")
+    def _sections(self) -> Locator:
+        return self.dialog.locator("[data-scope=accordion][data-part=item]").filter(
+            has_not=self.dialog.page.get_by_role("button", name="Advanced Options")
         )
-        return section.locator("[data-scope=field][data-part=root]")
+
+    def section_titles(self) -> list[str]:
+        triggers = self._sections.locator("[data-scope=accordion][data-part=item-trigger]")
+        return [title.strip() for title in triggers.all_inner_texts()]
+
+    def wait_for_sections(self) -> None:
+        self._sections.first.wait_for()  # the sections come with the DAG's details, after the dialog
+
+    def _open(self, section: Locator) -> Locator:
+        """Open ``section`` (the accordion may close the others) and return it once its fields show."""
+        trigger = section.locator("[data-scope=accordion][data-part=item-trigger]")
+        if trigger.get_attribute("aria-expanded") != "true":
+            trigger.click()
+        section.locator("[data-scope=field][data-part=root]").first.wait_for()
+        return section
+
+    def section_of(self, name: str) -> str:
+        """The title of the section that holds param ``name``."""
+        section = self._sections.filter(has=self._label(name))
+        return section.locator("[data-scope=accordion][data-part=item-trigger]").inner_text().strip()
 
     @property
     def unpause_on_trigger(self) -> Locator:
@@ -92,19 +125,24 @@ class TriggerForm:
         return self.dialog.get_by_test_id("trigger-dag-submit")
 
     def descriptions(self) -> dict[str, str]:
-        """Each param's name, as its field is labelled, and the description shown under the field."""
-        self._fields.first.wait_for()  # the fields come with the DAG's details, after the dialog
+        """Each param's name, as its field is labelled, and the description shown under the field, section
+        by section."""
         shown = {}
-        for field in self._fields.all():
-            label = field.locator("[data-scope=field][data-part=label]").inner_text()
-            shown[label.rstrip(" *\n")] = field.locator("[data-part=helper-text]").inner_text()
+        for section in self._sections.all():
+            for field in self._open(section).locator("[data-scope=field][data-part=root]").all():
+                label = field.locator("[data-scope=field][data-part=label]").inner_text()
+                shown[label.rstrip(" *\n")] = field.locator("[data-part=helper-text]").inner_text()
         return shown
 
-    def field(self, name: str) -> Locator:
-        label = self.dialog.page.locator(
+    def _label(self, name: str) -> Locator:
+        return self.dialog.page.locator(
             "[data-scope=field][data-part=label]", has_text=re.compile(rf"^{re.escape(name)}\b")
         )
-        return self._fields.filter(has=label)
+
+    def field(self, name: str) -> Locator:
+        """Param ``name``'s field, its section opened."""
+        section = self._open(self._sections.filter(has=self._label(name)))
+        return section.locator("[data-scope=field][data-part=root]").filter(has=self._label(name))
 
     def fill(self, name: str, value: str | int) -> None:
         """Type into a text or number field, then leave it (number fields take the value on blur)."""
@@ -130,3 +168,39 @@ class TriggerForm:
         match = _RUN_URL.search(page.url)
         assert match, page.url
         return unquote(match.group(1))
+
+
+@dataclass(frozen=True)
+class BackfillForm(TriggerForm):
+    """The Trigger dialog switched to Backfill: a date range, how to treat existing runs, and the params."""
+
+    def date_range(self, start: str, end: str) -> None:
+        """``start`` and ``end`` as YYYY-MM-DD, midnight UTC, typed into the From and To pickers."""
+        page = self.dialog.page
+        for picker, day in zip(self.dialog.get_by_test_id("datetime-input").all(), (start, end), strict=True):
+            picker.click()
+            page.locator("input[placeholder='YYYY/MM/DD']:visible").fill(day.replace("-", "/"))
+            page.locator("input[placeholder='HH:mm']:visible").fill("00:00")
+            page.keyboard.press("Escape")
+            expect(picker).to_have_text(f"{date.fromisoformat(day):%b %d, %Y} 00:00")
+
+    def reprocess(self, behavior: str) -> None:
+        """``Missing Runs``, ``Missing and Errored Runs`` or ``All Runs``."""
+        self.dialog.get_by_text(behavior, exact=True).click()
+
+    def send_params(self) -> None:
+        """Tick *Override parameters on existing runs*: without it Airflow 3.3's dialog sends no conf at all,
+        and every run of the backfill takes the params' defaults."""
+        label = "Override parameters on existing runs"
+        self.dialog.get_by_text(label, exact=True).click()
+        expect(self.dialog.get_by_role("checkbox", name=label)).to_be_checked()
+
+    def max_active_runs(self, runs: int) -> None:
+        field = self.dialog.locator("input[name=max_active_runs]")
+        field.fill(str(runs))
+        field.blur()
+
+    def submit_backfill(self) -> None:
+        """Press Run Backfill; the UI confirms and closes the dialog."""
+        self.dialog.get_by_role("button", name="Run Backfill").click()
+        self.dialog.page.get_by_text("Backfill generated").wait_for()

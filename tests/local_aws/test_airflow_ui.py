@@ -1,9 +1,12 @@
 """The Airflow UI, checked as a person would, in a real browser (Debian's chromium, headless, via Playwright).
 
-``airflow standalone`` runs against the session's local stack in its own AIRFLOW_HOME on a free port. In the
-browser: log in, find the DAG in the list, open its trigger form, see every param with its description,
-change the class and the tiny settings of ``test_dag_on_local_stack``, trigger, and see the run succeed on
-its page. ``pytest -m ui`` selects it; its screenshot of the run page is ``run.png`` in the test's tmp dir.
+``airflow standalone`` runs against the session's local stack in its own AIRFLOW_HOME on a free port, with
+the DAG scheduled ``@daily`` over dated partitions of arriving images, as a team would configure it. In the
+browser: log in, find the DAG in the list, open its trigger form, see every param with its description in
+its section, change the class and the tiny settings of ``test_dag_on_local_stack``, label Open Images
+instead of a partition, trigger, and see the run succeed on its page. Then open the Backfill dialog, backfill
+a class over two days, and see its runs succeed, each on its own day's partition. ``pytest -m ui`` selects
+these; the screenshots are ``run.png`` and ``backfill.png`` in the tests' tmp dirs.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -19,8 +21,10 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
+from ground_truth_pipeline.experiment import ExperimentLayout
 from local_aws.synthetic_open_images import dataset_uris
 from scripts.airflow_standalone import USERNAME, AirflowStandalone, start_standalone
+from scripts.dated_partitions import fill_partitions, partition_prefix
 from tests.local_aws.airflow_ui import CHROMIUM, AirflowUi
 from tests.local_aws.ports import free_port
 from tests.local_aws.test_dag_on_local_stack import ROLE_ARN, TINY_TRAINING
@@ -41,28 +45,39 @@ FORM_VALUES: dict[str, str | int] = {
     "bucket": BUCKET,
     "prefix": PREFIX,
     "role_arn": ROLE_ARN,
+    "images_prefix": "",  # Open Images, not the configured partitions
     **dataset_uris().as_dag_params(),
 }
+SECTIONS = ["Images", "Labeling", "Training", "Deployment", "Alerts"]
+BACKFILL_DAYS = ("2026-10-01", "2026-10-02")
+BACKFILL_CLASS = "Bird"
 RUN_TIMEOUT_S = 360
 TROUBLE = {"failed", "up_for_retry", "upstream_failed"}
 
 
-@pytest.fixture
-def airflow(local_stack, tmp_path: Path) -> Iterator[AirflowStandalone]:
-    server = start_standalone(local_stack.config, tmp_path / "airflow-home", free_port)
+@pytest.fixture(scope="module")
+def airflow(local_stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowStandalone]:
+    server = start_standalone(
+        local_stack.config,
+        tmp_path_factory.mktemp("airflow-home"),
+        free_port,
+        AIRFLOW__GROUND_TRUTH_OBJECT_DETECTION__SCHEDULE="@daily",
+        AIRFLOW__GROUND_TRUTH_OBJECT_DETECTION__IMAGES_PREFIX=f"s3://{BUCKET}/incoming/dt={{{{ ds }}}}/",
+    )
     try:
         seeded = local_stack.cli("seed", "--images", str(SEEDED_IMAGES))  # while Airflow starts
         assert seeded.returncode == 0, seeded.stderr
         s3 = local_stack.config.boto3_client("s3")
         if BUCKET not in {bucket["Name"] for bucket in s3.list_buckets()["Buckets"]}:
             s3.create_bucket(Bucket=BUCKET)
+        fill_partitions(s3, BUCKET, BACKFILL_DAYS, images_per_day=3)
         server.wait_until_ready()
         yield server
     finally:
         server.stop()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def api(airflow: AirflowStandalone) -> Iterator[httpx.Client]:
     with airflow.api() as client:
         yield client
@@ -114,9 +129,18 @@ def test_a_run_triggered_from_the_params_form_succeeds(airflow, api, page, local
     form = ui.open_trigger_form()
 
     params = api.get(f"/dags/{DAG_ID}/details").json()["params"]
+    assert form.section_titles() == SECTIONS
     shown = form.descriptions()
     assert shown == {name: param["description"] for name, param in params.items()}
-    assert len(shown) == len(params) >= 23
+    assert len(shown) == len(params) == 26
+    sections = {
+        name: form.section_of(name) for name in ("images_prefix", "max_labeling_cost_usd", "alert_topic_arn")
+    }
+    assert sections == {
+        "images_prefix": "Images",
+        "max_labeling_cost_usd": "Labeling",
+        "alert_topic_arn": "Alerts",
+    }
     assert shown["class_name"].startswith("The class to label: an Open Images class (display name or MID)")
     assert shown["workers_per_image"] == "Workers who label each image (1 to 9)."
     assert shown["workteam_arn"].startswith("Private workteam ARN. Empty: the public crowd")
@@ -131,9 +155,10 @@ def test_a_run_triggered_from_the_params_form_succeeds(airflow, api, page, local
 
     run, instances = wait_for_success(airflow, api, run_id)
     assert run["triggering_user_name"] == USERNAME
+    assert run["conf"].pop("images_prefix") in ("", None)
     assert run["conf"] == {
-        **{name: param["value"] for name, param in params.items()},
-        **FORM_VALUES,
+        **{name: param["value"] for name, param in params.items() if name != "images_prefix"},
+        **{name: value for name, value in FORM_VALUES.items() if name != "images_prefix"},
         "training_hyperparameters": TINY_TRAINING,
     }
     expect(ui.run_state()).to_have_text("Success", timeout=60_000)
@@ -155,3 +180,49 @@ def test_a_run_triggered_from_the_params_form_succeeds(airflow, api, page, local
     assert (metrics["images"], metrics["failed_images"]) == (12, 0)
     sagemaker = local_stack.config.boto3_client("sagemaker")
     assert sagemaker.list_endpoints(NameContains=f"gtod-{CLASS_NAME.lower()}")["Endpoints"] == []
+
+
+def test_a_backfill_for_a_class_from_the_backfill_dialog_labels_each_days_partition(
+    airflow, api, page, local_stack, tmp_path
+):
+    ui = AirflowUi(page, airflow.base_url)
+    ui.log_in(USERNAME, airflow.password)
+    ui.open_dag(DAG_ID)
+    form = ui.open_backfill_form()
+    form.date_range(*BACKFILL_DAYS)
+    form.max_active_runs(2)
+    form.send_params()
+    for name, value in {
+        "class_name": BACKFILL_CLASS,
+        "n_images": 2,
+        "n_test_images": 1,
+        "workers_per_image": 3,
+        "bucket": BUCKET,
+        "prefix": PREFIX,
+        "role_arn": ROLE_ARN,
+    }.items():
+        form.fill(name, value)
+    form.fill_json("training_hyperparameters", TINY_TRAINING)
+    page.screenshot(path=tmp_path / "backfill.png", full_page=True)
+    form.submit_backfill()
+
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while True:
+        listed = api.get(f"/dags/{DAG_ID}/dagRuns", params={"run_type": "backfill", "limit": 50}).json()
+        runs = {run["logical_date"][:10]: run for run in listed["dag_runs"]}
+        if set(BACKFILL_DAYS) <= set(runs) and {runs[day]["state"] for day in BACKFILL_DAYS} <= {
+            "success",
+            "failed",
+        }:
+            break
+        assert time.monotonic() < deadline, f"backfill runs not done after {RUN_TIMEOUT_S} s: {runs}"
+        time.sleep(5)
+    for day in BACKFILL_DAYS:
+        run, _ = wait_for_success(airflow, api, runs[day]["dag_run_id"])
+        assert run["conf"]["class_name"] == BACKFILL_CLASS
+        layout = ExperimentLayout.for_run(BUCKET, PREFIX, BACKFILL_CLASS, run["dag_run_id"])
+        s3 = local_stack.config.boto3_client("s3")
+        selection = json.loads(s3.get_object(Bucket=BUCKET, Key=layout.selection_summary_key)["Body"].read())
+        labeled = [selection["source_uris"][image] for image in selection["labeled_image_ids"]]
+        assert len(labeled) == 2
+        assert all(uri.startswith(f"s3://{BUCKET}/{partition_prefix(day)}") for uri in labeled), labeled
