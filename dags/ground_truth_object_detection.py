@@ -55,14 +55,21 @@ RETRY_POLICY = ExceptionRetryPolicy(
 DOC = """
 ### Ground Truth object detection
 
-Selects Open Images of one class (and its subclasses), labels them with a SageMaker Ground Truth
-bounding-box job, analyses the labels against the Open Images boxes, trains the built-in object-detection
-algorithm on the output manifest, runs a batch transform, serves a real-time endpoint, invokes it and
-deletes it again. Every file of a run lives under `s3://<bucket>/<prefix>/<class>/<run>/`.
+Selects Open Images of one class (and its subclasses), or takes your own images from the date partition
+of an S3 prefix that the run's data interval selects (`images_prefix`, e.g.
+`s3://my-bucket/incoming/dt={{ ds }}/`); labels them with a SageMaker Ground Truth bounding-box job;
+analyses the labels (against the Open Images boxes where there are any); trains the built-in
+object-detection algorithm on every label of the class so far; runs a batch transform, serves a real-time
+endpoint, invokes it and deletes it again. Every file of a run lives under
+`s3://<bucket>/<prefix>/<class>/<run>/`; the class's record of labeled images under
+`s3://<bucket>/<prefix>/<class>/labeled-images/` makes sure no run pays twice for one image of one class.
 
-Trigger it with the params form; run it again with another class to label a new one. Results of earlier
-runs are never touched. The same DAG runs against AWS or the offline local stack: only the Airflow
-connection `aws_default` differs. **On AWS this costs money** (about $26 for 100 images with 5 workers).
+Trigger it with the params form, or set `[ground_truth_object_detection] schedule` (e.g. `@daily`; default
+`none`) to label each day's partition, and backfill past days for a new class (Trigger → Backfill).
+The same DAG runs against AWS or the offline local stack; only configuration differs (the connection
+`aws_default`, the role, the dataset URIs, CPU hyperparameters). **On AWS this costs money** (about $26 for
+100 images with 5 workers); a run whose labels could cost more than `max_labeling_cost_usd` stops before
+its labeling job.
 """
 
 PREPARE_DOC = """Resolve the class, select images from Open Images, copy them to the experiment's prefix and
@@ -102,6 +109,16 @@ PARAMS = {
         ),
         section="Images",
     ),
+    "extra_label_categories": Param(
+        [],
+        type="array",
+        items={"type": "string", "minLength": 1},
+        description=(
+            "Your own images only: more label categories besides class_name (workers box the objects of "
+            "each). The run's results stay under class_name's prefix."
+        ),
+        section="Images",
+    ),
     "n_images": Param(
         100,
         type="integer",
@@ -119,14 +136,14 @@ PARAMS = {
         section="Images",
     ),
     "bucket": Param(
-        "ground-truth-od",
+        conf.get(CONFIG_SECTION, "bucket", fallback="ground-truth-od"),
         type="string",
         pattern=r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$",
         description="S3 bucket in the job's region for everything the run writes.",
         section="Images",
     ),
     "prefix": Param(
-        "ground-truth-od",
+        conf.get(CONFIG_SECTION, "prefix", fallback="ground-truth-od"),
         type="string",
         pattern=r"^[A-Za-z0-9!_.*'()\-/]*$",
         description="Key prefix; each run writes under <prefix>/<class>/<run>/.",

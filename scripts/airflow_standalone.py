@@ -143,6 +143,9 @@ def airflow_environment(
         "PATH": f"{bin_folder}{os.pathsep}{inherited.get('PATH', '')}",
         "PYTHONPATH": f"{REPO_ROOT / 'plugins'}{os.pathsep}{REPO_ROOT}",
         "AIRFLOW_HOME": str(home),
+        # The scheduler and a CLI command (`airflow backfill create`) write SQLite at once: a writer waits up
+        # to a minute for the other's lock instead of failing with "database is locked".
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}?timeout=60",
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",

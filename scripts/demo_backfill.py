@@ -77,6 +77,8 @@ def main() -> None:
         HOME,
         AIRFLOW__GROUND_TRUTH_OBJECT_DETECTION__SCHEDULE="@daily",
         AIRFLOW__GROUND_TRUTH_OBJECT_DETECTION__IMAGES_PREFIX=f"s3://{BUCKET}/incoming/dt={{{{ ds }}}}/",
+        AIRFLOW__GROUND_TRUTH_OBJECT_DETECTION__BUCKET=BUCKET,
+        AIRFLOW__GROUND_TRUTH_OBJECT_DETECTION__PREFIX=PREFIX,
     )
     started = time.monotonic()
     try:

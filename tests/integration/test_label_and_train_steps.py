@@ -445,7 +445,9 @@ def test_a_bad_hyperparameter_is_a_clear_error(labeled, run, override, message):
         )
 
 
-def record_other_run_of_the_class(s3_client, run_id: str, n_images: int) -> list[str]:
+def record_other_run_of_the_class(
+    s3_client, run_id: str, n_images: int, categories: tuple[str, ...] = ("Bird", "Eagle")
+) -> list[str]:
     """Another run of Bird whose labels were recorded; the source-refs of its labeled images."""
     other = ExperimentRun("ground_truth_object_detection", run_id, BUCKET, "demo", "Bird", "/m/015p6")
     store = S3ObjectStore(s3_client, BUCKET)
@@ -460,7 +462,12 @@ def record_other_run_of_the_class(s3_client, run_id: str, n_images: int) -> list
         seed=7,
     )
     manifest_uri = other.layout.uri_of_key(other.layout.output_manifest_key(job_name))
-    record = {"run_id": run_id, "labeling_job": job_name, "output_manifest_uri": manifest_uri}
+    record = {
+        "run_id": run_id,
+        "labeling_job": job_name,
+        "output_manifest_uri": manifest_uri,
+        "label_categories": list(categories),
+    }
     store.write_bytes(other.layout.labeled_run_key, json.dumps(record).encode())
     return list(tree.source_refs)
 
@@ -468,6 +475,7 @@ def record_other_run_of_the_class(s3_client, run_id: str, n_images: int) -> list
 def test_training_uses_every_recorded_run_of_the_class_unless_told_not_to(labeled, s3_client, run):
     labeling_job, tree = labeled
     earlier = record_other_run_of_the_class(s3_client, "scheduled__2026-12-01T00:00:00+00:00", 10)
+    record_other_run_of_the_class(s3_client, "scheduled__2026-12-02T00:00:00+00:00", 7, ("Bird", "Swan"))
     other_class = ExperimentRun(
         "ground_truth_object_detection", "manual__9", BUCKET, "demo", "Swan", "/m/0dftk"
     )

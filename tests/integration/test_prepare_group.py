@@ -152,9 +152,10 @@ def test_a_run_labels_the_images_of_its_own_partition(dag, open_images, s3_clien
     s3_client.put_object(Bucket=BUCKET, Key="incoming/dt=2026-12-05/b/1.jpg", Body=b"GIF89a not a jpeg")
     s3_client.put_object(Bucket=BUCKET, Key="incoming/dt=2026-12-05/readme.txt", Body=b"notes")
 
-    assert partition_run(dag).state == "success"
+    assert partition_run(dag, extra_label_categories=["Car", "Bird"]).state == "success"
 
     (selection,) = selections(s3_client)
+    assert selection["label_categories"] == ["Bird", "Car"]
     labeled = [selection["source_uris"][i] for i in selection["labeled_image_ids"]]
     held_out = [selection["source_uris"][i] for i in selection["held_out_image_ids"]]
     assert labeled == uris[:3] and held_out == uris[3:4]
@@ -175,6 +176,11 @@ def test_a_run_labels_the_images_of_its_own_partition(dag, open_images, s3_clien
     assert sorted(suffixes) == [".jpeg", ".jpg", ".png"]
     template = s3_client.get_object(Bucket=BUCKET, Key=f"{root}/instructions.template")["Body"].read()
     assert b"data:image/png;base64," not in template
+    assert b"Draw a tight box around every Bird or Car in this image." in template
+    categories = json.loads(
+        s3_client.get_object(Bucket=BUCKET, Key=f"{root}/class_labels.json")["Body"].read()
+    )
+    assert categories == {"labels": [{"label": "Bird"}, {"label": "Car"}]}
     assert s3_client.get_object(Bucket=BUCKET, Key=f"{root}/reference-boxes.jsonl")["Body"].read() == b""
     assert len(keys(s3_client, "demo/bird/labeled-images/")) == 3
 

@@ -179,9 +179,12 @@ class BackfillForm(TriggerForm):
         page = self.dialog.page
         for picker, day in zip(self.dialog.get_by_test_id("datetime-input").all(), (start, end), strict=True):
             picker.click()
-            page.locator("input[placeholder='YYYY/MM/DD']:visible").fill(day.replace("-", "/"))
-            page.locator("input[placeholder='HH:mm']:visible").fill("00:00")
+            expect(picker).to_have_attribute("aria-expanded", "true")
+            popover = page.locator(f"[id='{picker.get_attribute('aria-controls')}']")
+            popover.get_by_placeholder("YYYY/MM/DD").fill(day.replace("-", "/"))
+            popover.get_by_placeholder("HH:mm").fill("00:00")
             page.keyboard.press("Escape")
+            expect(picker).to_have_attribute("aria-expanded", "false")
             expect(picker).to_have_text(f"{date.fromisoformat(day):%b %d, %Y} 00:00")
 
     def reprocess(self, behavior: str) -> None:

@@ -21,18 +21,21 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from ground_truth_pipeline.experiment import ExperimentLayout
 from local_aws.synthetic_open_images import dataset_uris
-from scripts.airflow_standalone import USERNAME, AirflowStandalone, start_standalone
+from scripts.airflow_standalone import USERNAME, AirflowStandalone
 from scripts.dated_partitions import fill_partitions, partition_prefix
 from tests.local_aws.airflow_ui import CHROMIUM, AirflowUi
-from tests.local_aws.ports import free_port
+from tests.local_aws.scheduled_airflow import (
+    DAG_ID,
+    labeled_uris,
+    scheduled_airflow,
+    selection_of,
+    wait_for_runs,
+)
 from tests.local_aws.test_dag_on_local_stack import ROLE_ARN, TINY_TRAINING
 
 pytestmark = [pytest.mark.integration, pytest.mark.ui]
 
-DAG_ID = "ground_truth_object_detection"
-SEEDED_IMAGES = 60  # as test_dag_on_local_stack seeds them
 BUCKET = "airflow-ui-test"
 PREFIX = "ui-test"
 # A second class next to the default Bird: a top class with 17 of the 60 seeded images (Car, Taxi, Truck).
@@ -57,24 +60,11 @@ TROUBLE = {"failed", "up_for_retry", "upstream_failed"}
 
 @pytest.fixture(scope="module")
 def airflow(local_stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowStandalone]:
-    server = start_standalone(
-        local_stack.config,
-        tmp_path_factory.mktemp("airflow-home"),
-        free_port,
-        AIRFLOW__GROUND_TRUTH_OBJECT_DETECTION__SCHEDULE="@daily",
-        AIRFLOW__GROUND_TRUTH_OBJECT_DETECTION__IMAGES_PREFIX=f"s3://{BUCKET}/incoming/dt={{{{ ds }}}}/",
-    )
-    try:
-        seeded = local_stack.cli("seed", "--images", str(SEEDED_IMAGES))  # while Airflow starts
-        assert seeded.returncode == 0, seeded.stderr
-        s3 = local_stack.config.boto3_client("s3")
-        if BUCKET not in {bucket["Name"] for bucket in s3.list_buckets()["Buckets"]}:
-            s3.create_bucket(Bucket=BUCKET)
+    def fill(s3: Any) -> None:
         fill_partitions(s3, BUCKET, BACKFILL_DAYS, images_per_day=3)
-        server.wait_until_ready()
+
+    with scheduled_airflow(local_stack, tmp_path_factory.mktemp("airflow-home"), BUCKET, fill) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +122,7 @@ def test_a_run_triggered_from_the_params_form_succeeds(airflow, api, page, local
     assert form.section_titles() == SECTIONS
     shown = form.descriptions()
     assert shown == {name: param["description"] for name, param in params.items()}
-    assert len(shown) == len(params) == 26
+    assert len(shown) == len(params) == 27
     sections = {
         name: form.section_of(name) for name in ("images_prefix", "max_labeling_cost_usd", "alert_topic_arn")
     }
@@ -206,23 +196,10 @@ def test_a_backfill_for_a_class_from_the_backfill_dialog_labels_each_days_partit
     page.screenshot(path=tmp_path / "backfill.png", full_page=True)
     form.submit_backfill()
 
-    deadline = time.monotonic() + RUN_TIMEOUT_S
-    while True:
-        listed = api.get(f"/dags/{DAG_ID}/dagRuns", params={"run_type": "backfill", "limit": 50}).json()
-        runs = {run["logical_date"][:10]: run for run in listed["dag_runs"]}
-        if set(BACKFILL_DAYS) <= set(runs) and {runs[day]["state"] for day in BACKFILL_DAYS} <= {
-            "success",
-            "failed",
-        }:
-            break
-        assert time.monotonic() < deadline, f"backfill runs not done after {RUN_TIMEOUT_S} s: {runs}"
-        time.sleep(5)
+    runs = wait_for_runs(api, BACKFILL_CLASS, BACKFILL_DAYS, RUN_TIMEOUT_S)
     for day in BACKFILL_DAYS:
         run, _ = wait_for_success(airflow, api, runs[day]["dag_run_id"])
-        assert run["conf"]["class_name"] == BACKFILL_CLASS
-        layout = ExperimentLayout.for_run(BUCKET, PREFIX, BACKFILL_CLASS, run["dag_run_id"])
         s3 = local_stack.config.boto3_client("s3")
-        selection = json.loads(s3.get_object(Bucket=BUCKET, Key=layout.selection_summary_key)["Body"].read())
-        labeled = [selection["source_uris"][image] for image in selection["labeled_image_ids"]]
+        labeled = labeled_uris(selection_of(s3, BUCKET, PREFIX, BACKFILL_CLASS, run["dag_run_id"]))
         assert len(labeled) == 2
         assert all(uri.startswith(f"s3://{BUCKET}/{partition_prefix(day)}") for uri in labeled), labeled

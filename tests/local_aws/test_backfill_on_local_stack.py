@@ -19,21 +19,26 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from scripts.airflow_standalone import AirflowStandalone, start_standalone
+from scripts.airflow_standalone import AirflowStandalone
 from scripts.dated_partitions import fill_partitions
-from tests.local_aws.ports import free_port
+from tests.local_aws import scheduled_airflow as scheduled
+from tests.local_aws.scheduled_airflow import (
+    DAG_ID,
+    labeled_uris,
+    scheduled_airflow,
+    wait_for_backfills_to_complete,
+    wait_for_runs,
+)
 from tests.local_aws.test_dag_on_local_stack import ROLE_ARN, TINY_TRAINING
 
 pytestmark = pytest.mark.integration
 
-DAG_ID = "ground_truth_object_detection"
 BUCKET = "arrivals"
 PREFIX = "experiments"
 INCOMING = f"s3://{BUCKET}/incoming/dt={{{{ ds }}}}/"
 DAYS = ("2026-11-02", "2026-11-03", "2026-11-04")
 EMPTY_DAY = "2026-11-05"
 IMAGES_PER_DAY = 4  # 3 labeled, 1 held out
-SEEDED_IMAGES = 60
 RUN_TIMEOUT_S = 600
 CONF = {
     "n_images": IMAGES_PER_DAY - 1,
@@ -52,21 +57,8 @@ def partition_uri(day: str) -> str:
 
 @pytest.fixture(scope="module")
 def airflow(local_stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowStandalone]:
-    server = start_standalone(
-        local_stack.config,
-        tmp_path_factory.mktemp("scheduled-airflow"),
-        free_port,
-        AIRFLOW__GROUND_TRUTH_OBJECT_DETECTION__SCHEDULE="@daily",
-        AIRFLOW__GROUND_TRUTH_OBJECT_DETECTION__IMAGES_PREFIX=INCOMING,
-    )
-    try:
-        seeded = local_stack.cli("seed", "--images", str(SEEDED_IMAGES))
-        assert seeded.returncode == 0, seeded.stderr
-        upload_partitions(local_stack.config.boto3_client("s3"))
-        server.wait_until_ready()
+    with scheduled_airflow(local_stack, tmp_path_factory.mktemp("scheduled-airflow"), BUCKET, fill) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -75,9 +67,8 @@ def api(airflow: AirflowStandalone) -> Iterator[httpx.Client]:
         yield client
 
 
-def upload_partitions(s3: Any) -> None:
+def fill(s3: Any) -> None:
     """Three days of arrivals, and an object in the first day that is no image to label (no image suffix)."""
-    s3.create_bucket(Bucket=BUCKET)
     fill_partitions(s3, BUCKET, DAYS, IMAGES_PER_DAY)
     s3.put_object(Bucket=BUCKET, Key=f"incoming/dt={DAYS[0]}/manifest.csv", Body=b"not an image")
 
@@ -103,37 +94,6 @@ def backfill(
     assert created.returncode == 0, created.stdout + created.stderr
 
 
-def runs_of(api: httpx.Client, class_name: str) -> dict[str, dict[str, Any]]:
-    """The class's DAG runs by the day (``ds``) they cover."""
-    runs = api.get(f"/dags/{DAG_ID}/dagRuns", params={"limit": 100}).json()["dag_runs"]
-    return {
-        run["logical_date"][:10]: run for run in runs if (run["conf"] or {}).get("class_name") == class_name
-    }
-
-
-def wait_for_runs(api: httpx.Client, class_name: str, days: tuple[str, ...]) -> dict[str, dict[str, Any]]:
-    deadline = time.monotonic() + RUN_TIMEOUT_S
-    while True:
-        runs = runs_of(api, class_name)
-        if set(days) <= set(runs) and all(runs[day]["state"] in ("success", "failed") for day in days):
-            return runs
-        if time.monotonic() > deadline:
-            pytest.fail(f"{class_name} runs not finished after {RUN_TIMEOUT_S} s: {runs}")
-        time.sleep(5)
-
-
-def wait_for_backfills_to_complete(api: httpx.Client) -> None:
-    """Until the scheduler has marked every backfill of the DAG complete: one may run at a time."""
-    deadline = time.monotonic() + RUN_TIMEOUT_S
-    while True:
-        backfills = api.get("/backfills", params={"dag_id": DAG_ID}).json()["backfills"]
-        if all(backfill["completed_at"] for backfill in backfills):
-            return
-        if time.monotonic() > deadline:
-            pytest.fail(f"backfills not complete after {RUN_TIMEOUT_S} s: {backfills}")
-        time.sleep(2)
-
-
 def task_states(api: httpx.Client, run_id: str) -> dict[str, str]:
     path = f"/dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}/taskInstances"
     return {
@@ -142,10 +102,7 @@ def task_states(api: httpx.Client, run_id: str) -> dict[str, str]:
 
 
 def selection_of(s3: Any, class_name: str, run_id: str) -> dict[str, Any]:
-    from ground_truth_pipeline.experiment import ExperimentLayout
-
-    layout = ExperimentLayout.for_run(BUCKET, PREFIX, class_name, run_id)
-    return json.loads(s3.get_object(Bucket=BUCKET, Key=layout.selection_summary_key)["Body"].read())
+    return scheduled.selection_of(s3, BUCKET, PREFIX, class_name, run_id)
 
 
 def labeling_jobs(sagemaker: Any) -> list[str]:
@@ -161,11 +118,11 @@ def test_backfills_label_each_partition_once_per_class(airflow, api, local_stack
     api.patch(f"/dags/{DAG_ID}", json={"is_paused": False})
 
     backfill(airflow, "Bird", (*DAYS, EMPTY_DAY), max_active_runs=4)
-    birds = wait_for_runs(api, "Bird", (*DAYS, EMPTY_DAY))
+    birds = wait_for_runs(api, "Bird", (*DAYS, EMPTY_DAY), RUN_TIMEOUT_S)
     assert {day: run["state"] for day, run in birds.items()} == dict.fromkeys((*DAYS, EMPTY_DAY), "success")
     for day in DAYS:
         selection = selection_of(s3, "Bird", birds[day]["dag_run_id"])
-        labeled = [selection["source_uris"][i] for i in selection["labeled_image_ids"]]
+        labeled = labeled_uris(selection)
         assert len(labeled) == IMAGES_PER_DAY - 1
         assert all(uri.startswith(partition_uri(day)) for uri in labeled), (day, labeled)
     empty = task_states(api, birds[EMPTY_DAY]["dag_run_id"])
@@ -173,10 +130,10 @@ def test_backfills_label_each_partition_once_per_class(airflow, api, local_stack
     jobs_after_birds = labeling_jobs(sagemaker)
     assert len(jobs_after_birds) == len(DAYS)
 
-    wait_for_backfills_to_complete(api)
+    wait_for_backfills_to_complete(api, RUN_TIMEOUT_S)
     # Airflow keeps one run per day: the days' runs run again, now for Vehicle; Bird's results stay in S3.
     backfill(airflow, "Vehicle", DAYS, 1, "--reprocess-behavior", "completed")
-    vehicles = wait_for_runs(api, "Vehicle", DAYS)
+    vehicles = wait_for_runs(api, "Vehicle", DAYS, RUN_TIMEOUT_S)
     assert {day: run["state"] for day, run in vehicles.items()} == dict.fromkeys(DAYS, "success")
     last = vehicles[DAYS[-1]]["dag_run_id"]
     split_task = f"/dags/{DAG_ID}/dagRuns/{quote(last, safe='')}/taskInstances/train.split_output_manifest"
@@ -189,7 +146,7 @@ def test_backfills_label_each_partition_once_per_class(airflow, api, local_stack
     for day in DAYS:
         assert selection_of(s3, "Bird", birds[day]["dag_run_id"])["class_name"] == "Bird"
         selection = selection_of(s3, "Vehicle", vehicles[day]["dag_run_id"])
-        labeled = [selection["source_uris"][i] for i in selection["labeled_image_ids"]]
+        labeled = labeled_uris(selection)
         assert len(labeled) == IMAGES_PER_DAY - 1
         assert all(uri.startswith(partition_uri(day)) for uri in labeled), (day, labeled)
 
@@ -199,7 +156,7 @@ def test_backfills_label_each_partition_once_per_class(airflow, api, local_stack
         json={"dag_run_id": rerun_id, "dry_run": False, "only_failed": False},
     )
     time.sleep(5)
-    rerun = wait_for_runs(api, "Vehicle", (DAYS[1],))[DAYS[1]]
+    rerun = wait_for_runs(api, "Vehicle", (DAYS[1],), RUN_TIMEOUT_S)[DAYS[1]]
     assert rerun["state"] == "success"
     assert labeling_jobs(sagemaker) == jobs
 

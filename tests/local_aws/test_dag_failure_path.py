@@ -92,7 +92,8 @@ def test_a_failed_task_alerts_leaves_no_endpoint_and_the_fixed_rerun_reuses_the_
     mails = {mail.subject: mail for mail in inbox.received}
     assert set(mails) == {task_alert.subject, run_alert.subject}
     assert all(mail.recipients == [ALERT_EMAIL] for mail in mails.values())
-    assert mails[run_alert.subject].text == run_alert.message
+    # SnsHook publishes {"default": text} with MessageStructure json: subscribers get the text.
+    assert mails[run_alert.subject].text == json.loads(run_alert.message)["default"]
     sagemaker = config.boto3_client("sagemaker")
     assert sagemaker.list_endpoints(NameContains="gtod-swan")["Endpoints"] == []
     assert sagemaker.list_training_jobs(NameContains="gtod-swan")["TrainingJobSummaries"] == []

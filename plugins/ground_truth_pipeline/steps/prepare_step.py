@@ -48,6 +48,8 @@ from ground_truth_pipeline.steps.run_settings import ExperimentStep, RunSettings
 log = logging.getLogger(__name__)
 
 COPY_THREADS = 8
+# Label categories of a team's own images besides class_name (Open Images runs label their class only).
+EXTRA_CATEGORIES_PARAM = "extra_label_categories"
 EXAMPLE_IMAGES = 2
 
 
@@ -126,9 +128,13 @@ def _select_partition_images(
 ) -> dict[str, str]:
     from airflow.sdk.exceptions import AirflowSkipException
 
+    from ground_truth_pipeline.sagemaker_requests import label_categories
+
     params, s3 = settings.params, settings.clients.s3
     where = render_images_prefix(template, render)
     class_name = str(params["class_name"]).strip()
+    categories = list(dict.fromkeys([class_name, *(params.get(EXTRA_CATEGORIES_PARAM) or [])]))
+    label_categories(categories)  # a bad list fails here, before any image is claimed
     run = _experiment_run(settings, class_name, "")
     claims = labeled_images_of(settings.clients, run)
     choice = choose_partition_images(
@@ -158,16 +164,17 @@ def _select_partition_images(
         )
     store = S3ObjectStore(s3, run.bucket)
     store.write_bytes(run.layout.reference_boxes_key, b"", content_type="application/x-ndjson")
-    _write_summary(store, run.layout, _partition_summary(class_name, where.uri, choice))
+    _write_summary(store, run.layout, _partition_summary(categories, where.uri, choice))
     return run.as_dict()
 
 
-def _partition_summary(class_name: str, images_prefix: str, choice: PartitionChoice) -> dict[str, Any]:
+def _partition_summary(categories: list[str], images_prefix: str, choice: PartitionChoice) -> dict[str, Any]:
     images = choice.labeled + choice.held_out
     return {
         "source": "images_prefix",
         "images_prefix": images_prefix,
-        "class_name": class_name,
+        "class_name": categories[0],
+        "label_categories": categories,
         "class_mid": "",
         "labeled_image_ids": [image.image_id for image in choice.labeled],
         "held_out_image_ids": [image.image_id for image in choice.held_out],
@@ -272,9 +279,10 @@ def write_labeling_inputs(
         input_manifest(layout.uri_of_key(layout.image_key(i, suffixes[i])) for i in image_ids),
         content_type="application/x-ndjson",
     )
+    categories = summary.get("label_categories") or [run.class_name]
     store.write_bytes(
         layout.label_categories_key,
-        json.dumps(label_categories([run.class_name])).encode(),
+        json.dumps(label_categories(categories)).encode(),
         content_type="application/json",
     )
     with store.open_text(layout.reference_boxes_key) as stream:
@@ -285,7 +293,7 @@ def write_labeling_inputs(
         if image_id in reference
     ][:EXAMPLE_IMAGES]
     figure = examples_figure(examples, run.class_name) if examples else None
-    template = instructions_template(run.class_name, figure)
+    template = instructions_template(" or ".join(categories), figure)
     store.write_bytes(layout.instructions_template_key, template.encode(), content_type="text/html")
     return {
         "manifest_uri": layout.uri_of_key(layout.input_manifest_key),

@@ -41,6 +41,9 @@ def record_labeled_images(
         "labeling_job": labeling_job["LabelingJobName"],
         "output_manifest_uri": layout.uri_of_key(layout.output_manifest_key(labeling_job["LabelingJobName"])),
         "labeled_images": marked,
+        "label_categories": [
+            entry["label"] for entry in json.loads(store.read_bytes(layout.label_categories_key))["labels"]
+        ],
     }
     store.write_bytes(layout.labeled_run_key, json.dumps(run_record).encode(), "application/json")
     log.info(

@@ -36,9 +36,11 @@ def split_output_manifest(
     step = ExperimentStep.from_context(experiment, context, clients)
     layout, store = step.layout, step.store
     own_manifest_key = layout.output_manifest_key(labeling_job["LabelingJobName"])
+    label_categories = json.loads(store.read_bytes(layout.label_categories_key))
+    categories = [entry["label"] for entry in label_categories["labels"]]
     manifest_keys = [own_manifest_key]
     if step.params.get(TRAIN_ON_ALL_CLASS_LABELS_PARAM, True):
-        manifest_keys = class_output_manifest_keys(store, layout, own_manifest_key)
+        manifest_keys = class_output_manifest_keys(store, layout, own_manifest_key, categories)
     lines: list[str] = []
     for key in manifest_keys:
         with store.open_text(key) as stream:
@@ -53,7 +55,6 @@ def split_output_manifest(
     validation_data = manifest_bytes(split.validation_lines)
     store.write_bytes(layout.train_manifest_key, train_data, content_type="application/x-ndjson")
     store.write_bytes(layout.validation_manifest_key, validation_data, content_type="application/x-ndjson")
-    label_categories = json.loads(store.read_bytes(layout.label_categories_key))
     return {
         "train_manifest_uri": layout.uri_of_key(layout.train_manifest_key),
         "validation_manifest_uri": layout.uri_of_key(layout.validation_manifest_key),
@@ -66,11 +67,24 @@ def split_output_manifest(
     }
 
 
-def class_output_manifest_keys(store: S3ObjectStore, layout: ExperimentLayout, own_key: str) -> list[str]:
-    """The output manifests of every recorded run of the class, in key order, this run's included once."""
+def class_output_manifest_keys(
+    store: S3ObjectStore, layout: ExperimentLayout, own_key: str, categories: list[str]
+) -> list[str]:
+    """The output manifests of every recorded run of the class, in key order, this run's included once.
+
+    A run labeled with other label categories is left out: its class ids would mean other classes.
+    """
     keys = []
     for record_key in store.list_keys(layout.labeled_runs_prefix):
         record = json.loads(store.read_bytes(record_key))
+        if record.get("label_categories", categories[:1]) != categories:
+            log.warning(
+                "Not training on %s: labeled for %s, this run for %s",
+                record["output_manifest_uri"],
+                record.get("label_categories", categories[:1]),
+                categories,
+            )
+            continue
         bucket, key = split_s3_uri(record["output_manifest_uri"])
         if bucket != layout.bucket:
             raise ValueError(
