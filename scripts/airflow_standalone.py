@@ -82,6 +82,19 @@ class AirflowStandalone:
             time.sleep(1)
         raise AssertionError(f"Airflow not ready after {timeout_s} s: {health}\n{self.log_tail()}")
 
+    def wait_for_dag(self, dag_id: str, timeout_s: float = READY_TIMEOUT_S) -> None:
+        """Until the DAG processor has parsed ``dag_id`` into the database (slower on a busy machine)."""
+        deadline = time.monotonic() + timeout_s
+        with self.api() as api:
+            while True:
+                try:
+                    api.get(f"/dags/{dag_id}")
+                    return
+                except httpx.HTTPStatusError as error:
+                    if error.response.status_code != httpx.codes.NOT_FOUND or time.monotonic() > deadline:
+                        raise
+                time.sleep(1)
+
     def api(self) -> httpx.Client:
         """A client of the REST API (``/api/v2``), logged in as the test's user."""
         token = httpx.post(

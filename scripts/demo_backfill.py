@@ -83,8 +83,10 @@ def main() -> None:
     started = time.monotonic()
     try:
         airflow.wait_until_ready()
+        airflow.wait_for_dag(DAG_ID)
         print(f"Airflow is up on {airflow.base_url} (its log: {airflow.log_file})")
         with airflow.api() as api:
+            api.patch(f"/dags/{DAG_ID}", json={"is_paused": False})  # a paused DAG's backfill runs wait
             backfill(airflow, CLASSES[0], days, "--max-active-runs", "3")
             wait_for_backfill(api)
             backfill(airflow, CLASSES[1], days, "--max-active-runs", "1", "--reprocess-behavior", "completed")

@@ -21,7 +21,6 @@ from tests.local_aws.ports import free_port
 DAG_ID = "ground_truth_object_detection"
 SEEDED_IMAGES = 60  # as test_dag_on_local_stack seeds them
 POLL_S = 3
-DAG_PARSED_TIMEOUT_S = 180
 
 
 @contextmanager
@@ -46,24 +45,10 @@ def scheduled_airflow(
             s3.create_bucket(Bucket=bucket)
         fill(s3)
         server.wait_until_ready()
-        wait_for_dag(server)
+        server.wait_for_dag(DAG_ID)
         yield server
     finally:
         server.stop()
-
-
-def wait_for_dag(server: AirflowStandalone, timeout_s: float = DAG_PARSED_TIMEOUT_S) -> None:
-    """Until the DAG processor has parsed the DAG into the database, which takes longer on a busy machine."""
-    deadline = time.monotonic() + timeout_s
-    with server.api() as api:
-        while True:
-            try:
-                api.get(f"/dags/{DAG_ID}")
-                return
-            except httpx.HTTPStatusError as error:
-                if error.response.status_code != httpx.codes.NOT_FOUND or time.monotonic() > deadline:
-                    raise
-            time.sleep(POLL_S)
 
 
 def runs_by_day(api: httpx.Client, class_name: str) -> dict[str, dict[str, Any]]:
