@@ -121,6 +121,27 @@ class AirflowStandalone:
             timeout=timeout,
         )
 
+    def create_backfill(
+        self, dag_id: str, start: str, end: str, conf: dict[str, Any], *options: str, attempts: int = 5
+    ) -> None:
+        """``airflow backfill create`` from ``start`` to ``end`` (YYYY-MM-DD) with ``conf``.
+
+        The scheduler writes the same SQLite database, and SQLite refuses a writer at once ("database is
+        locked") when two transactions both want to upgrade: the command then rolled everything back, so it
+        is run again. A retry that finds the backfill (AlreadyRunningBackfill) means the try before had
+        committed after all.
+        """
+        command = ["backfill", "create", "--dag-id", dag_id, "--from-date", start, "--to-date", end]
+        command += ["--dag-run-conf", json.dumps(conf), *options]
+        for attempt in range(1, attempts + 1):
+            result = self.cli(*command)
+            output = result.stdout + result.stderr
+            if result.returncode == 0 or (attempt > 1 and "AlreadyRunningBackfill" in output):
+                return
+            if "database is locked" not in output or attempt == attempts:
+                raise RuntimeError(f"airflow backfill create failed:\n{output[-4000:]}")
+            time.sleep(2 * attempt)
+
     def stop(self) -> None:
         """SIGTERM to every process of its session, SIGKILL to those left after a grace period."""
         session = self.process.pid

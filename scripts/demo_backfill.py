@@ -40,10 +40,7 @@ def backfill(airflow: AirflowStandalone, class_name: str, days: list[str], *opti
         "role_arn": ROLE_ARN,
         "training_hyperparameters": CPU_TRAINING,
     }
-    command = ["backfill", "create", "--dag-id", DAG_ID, "--from-date", days[0], "--to-date", days[-1]]
-    created = airflow.cli(*command, "--dag-run-conf", json.dumps(conf), *options)
-    if created.returncode != 0:
-        raise SystemExit(f"airflow backfill create failed:\n{created.stdout}{created.stderr}")
+    airflow.create_backfill(DAG_ID, days[0], days[-1], conf, *options)
     print(f"Backfilling {class_name} over {days[0]} .. {days[-1]} {' '.join(options)}".rstrip())
 
 
@@ -86,8 +83,8 @@ def main() -> None:
         airflow.wait_for_dag(DAG_ID)
         print(f"Airflow is up on {airflow.base_url} (its log: {airflow.log_file})")
         with airflow.api() as api:
-            api.patch(f"/dags/{DAG_ID}", json={"is_paused": False})  # a paused DAG's backfill runs wait
             backfill(airflow, CLASSES[0], days, "--max-active-runs", "3")
+            api.patch(f"/dags/{DAG_ID}", json={"is_paused": False})  # a paused DAG's backfill runs wait
             wait_for_backfill(api)
             backfill(airflow, CLASSES[1], days, "--max-active-runs", "1", "--reprocess-behavior", "completed")
             runs = wait_for_backfill(api)

@@ -10,7 +10,6 @@ Vehicle's last model trains on the labels of all three days. A run over the cost
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -73,25 +72,8 @@ def fill(s3: Any) -> None:
     s3.put_object(Bucket=BUCKET, Key=f"incoming/dt={DAYS[0]}/manifest.csv", Body=b"not an image")
 
 
-def backfill(
-    airflow: AirflowStandalone, class_name: str, days: tuple[str, ...], max_active_runs: int, *options: str
-) -> None:
-    created = airflow.cli(
-        "backfill",
-        "create",
-        "--dag-id",
-        DAG_ID,
-        "--from-date",
-        days[0],
-        "--to-date",
-        days[-1],
-        "--max-active-runs",
-        str(max_active_runs),
-        "--dag-run-conf",
-        json.dumps({**CONF, "class_name": class_name}),
-        *options,
-    )
-    assert created.returncode == 0, created.stdout + created.stderr
+def backfill(airflow: AirflowStandalone, class_name: str, days: tuple[str, ...], *options: str) -> None:
+    airflow.create_backfill(DAG_ID, days[0], days[-1], {**CONF, "class_name": class_name}, *options)
 
 
 def task_states(api: httpx.Client, run_id: str) -> dict[str, str]:
@@ -116,9 +98,9 @@ def test_backfills_label_each_partition_once_per_class(airflow, api, local_stack
     s3 = local_stack.config.boto3_client("s3")
     sagemaker = local_stack.config.boto3_client("sagemaker")
     earlier_jobs = set(labeling_jobs(sagemaker))  # other tests' jobs on the session's stack
-    api.patch(f"/dags/{DAG_ID}", json={"is_paused": False})
 
-    backfill(airflow, "Bird", (*DAYS, EMPTY_DAY), max_active_runs=4)
+    backfill(airflow, "Bird", (*DAYS, EMPTY_DAY), "--max-active-runs", "4")
+    api.patch(f"/dags/{DAG_ID}", json={"is_paused": False})  # a paused DAG's backfill runs wait
     birds = wait_for_runs(api, "Bird", (*DAYS, EMPTY_DAY), RUN_TIMEOUT_S)
     assert {day: run["state"] for day, run in birds.items()} == dict.fromkeys((*DAYS, EMPTY_DAY), "success")
     for day in DAYS:
@@ -133,7 +115,7 @@ def test_backfills_label_each_partition_once_per_class(airflow, api, local_stack
 
     wait_for_backfills_to_complete(api, RUN_TIMEOUT_S)
     # Airflow keeps one run per day: the days' runs run again, now for Vehicle; Bird's results stay in S3.
-    backfill(airflow, "Vehicle", DAYS, 1, "--reprocess-behavior", "completed")
+    backfill(airflow, "Vehicle", DAYS, "--max-active-runs", "1", "--reprocess-behavior", "completed")
     vehicles = wait_for_runs(api, "Vehicle", DAYS, RUN_TIMEOUT_S)
     assert {day: run["state"] for day, run in vehicles.items()} == dict.fromkeys(DAYS, "success")
     last = vehicles[DAYS[-1]]["dag_run_id"]
