@@ -63,7 +63,9 @@ def test_the_seeding_container_reaches_the_stack_by_name_and_shares_its_data(com
     services = compose["services"]
     seed, stack = services["local-aws-seed"], services[STACK_SERVICE]
     dag = (REPO_ROOT / "dags" / "ground_truth_object_detection.py").read_text()
-    bucket_param = re.search(r'"bucket": Param\(\s*"([^"]+)"', dag)
+    bucket_param = re.search(
+        r'"bucket": Param\(\s*conf\.get\(CONFIG_SECTION, "bucket", fallback="([^"]+)"\)', dag
+    )
     assert bucket_param is not None
     # The DAG's default bucket is there for its outputs.
     assert seed["command"] == ["python", "-m", "local_aws", "seed", "--bucket", bucket_param.group(1)]

@@ -107,7 +107,9 @@ def test_the_whole_dag_runs_on_the_stack_with_airflow_dags_test(seeded_stack, bi
     assert metrics["detection_vs_reference"]["ap50"] > 0.8
 
     sagemaker = seeded_stack.config.boto3_client("sagemaker")
-    [training] = sagemaker.list_training_jobs(NameContains="gtod-bird")["TrainingJobSummaries"]
+    # The session's stack holds other tests' Bird jobs too: this run's names share its digest.
+    run_resources = metrics["labeling_job"].rsplit("-", 1)[0]  # gtod-bird-<digest of the run>
+    [training] = sagemaker.list_training_jobs(NameContains=run_resources)["TrainingJobSummaries"]
     described = sagemaker.describe_training_job(TrainingJobName=training["TrainingJobName"])
     assert described["TrainingJobStatus"] == "Completed"
     assert described["HyperParameters"]["base_network"] == "mobilenet-v3"
@@ -115,7 +117,7 @@ def test_the_whole_dag_runs_on_the_stack_with_airflow_dags_test(seeded_stack, bi
     artifact = described["ModelArtifacts"]["S3ModelArtifacts"]
     assert artifact.startswith(f"s3://{BUCKET}/{run_root}/") and artifact.endswith("/output/model.tar.gz")
 
-    [transform] = sagemaker.list_transform_jobs(NameContains="gtod-bird")["TransformJobSummaries"]
+    [transform] = sagemaker.list_transform_jobs(NameContains=run_resources)["TransformJobSummaries"]
     assert transform["TransformJobStatus"] == "Completed"
     outputs = [key for key in keys if key.endswith(".out")]
     assert len(outputs) == 2
