@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from local_aws.config import LocalAwsConfig
@@ -111,8 +112,19 @@ def command(config: LocalAwsConfig, binary: Path) -> tuple[str, ...]:
         "s3.config": identities_path(config),
         "s3.autoCreateBucket": "false",
         "s3.allowDeleteBucketNotEmpty": "false",
+        "filer.localSocket": local_socket("filer", config.seaweed_filer_port),
+        "s3.localSocket": local_socket("s3", config.s3_port),
     }
     return (str(binary), "server", *(f"-{name}={value}" for name, value in options.items()))
+
+
+def local_socket(server: str, port: int) -> Path:
+    """The Unix socket of a SeaweedFS server, named for this user as well as the port.
+
+    SeaweedFS's default, ``/tmp/seaweedfs-<server>-<port>.sock``, is shared by every user of the machine: a
+    socket left by another user's stack on the same port cannot be removed, and S3 then exits at start.
+    """
+    return Path(tempfile.gettempdir()) / f"local-aws-{os.getuid()}-seaweedfs-{server}-{port}.sock"
 
 
 def volumes_loaded(config: LocalAwsConfig) -> bool:
