@@ -1,4 +1,4 @@
-"""Unlabeled Open Images to a deployed object detector, through a SageMaker Ground Truth labeling job.
+"""Unlabeled images (Open Images, or a team's own) to a deployed object detector, through Ground Truth.
 
 Wiring only: every task calls a function in ``plugins/ground_truth_pipeline``. Heavy libraries (numpy,
 matplotlib, the steps themselves) are imported inside the tasks so that parsing this file stays fast.
@@ -26,14 +26,10 @@ from ground_truth_pipeline.aws.resumable_operators import (
     ResumableTrainingOperator,
     ResumableTransformOperator,
 )
+from ground_truth_pipeline.configuration import CONFIG_SECTION
 from ground_truth_pipeline.labeling_cost import DEFAULT_MAX_LABELING_COST_USD
 from ground_truth_pipeline.sagemaker_requests import BOUNDING_BOX_TASK_PRICES_USD
-from ground_truth_pipeline.schedule import (
-    CONFIG_SECTION,
-    DEFAULT_SCHEDULE,
-    SCHEDULE_OPTION,
-    schedule_from_config,
-)
+from ground_truth_pipeline.schedule import DEFAULT_SCHEDULE, SCHEDULE_OPTION, schedule_from_config
 
 AWS_CONN_ID = "aws_default"
 # AWS throttling and transient errors are retried by botocore (adaptive mode) and then by Airflow with
@@ -314,7 +310,7 @@ PARAMS = {
 
 with DAG(
     dag_id="ground_truth_object_detection",
-    description="Unlabeled Open Images to a deployed object detector with SageMaker Ground Truth",
+    description="Unlabeled images to a deployed object detector with SageMaker Ground Truth",
     doc_md=DOC,
     schedule=SCHEDULE,
     start_date=datetime(2026, 1, 1),

@@ -103,18 +103,20 @@ def main() -> None:
 def report(s3: Any, class_name: str) -> float:
     """Print what each labeled run of the class labeled and cost, from S3 (the record of its labeled runs:
     the first class's Airflow runs were run again for the second class); the class's total."""
-    from ground_truth_pipeline.experiment import slugify
+    from ground_truth_pipeline.experiment import ExperimentLayout
+    from ground_truth_pipeline.object_store import S3ObjectStore
 
+    store = S3ObjectStore(s3, BUCKET)
     total = 0.0
-    prefix = f"{PREFIX}/{slugify(class_name)}/labeled-runs/"
-    listed = s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])
     results = []
-    for item in listed:
-        record = json.loads(s3.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read())
-        root = record["output_manifest_uri"].split("/labeling/", 1)[0].split("/", 3)[3]
-        selection = json.loads(s3.get_object(Bucket=BUCKET, Key=f"{root}/selection.json")["Body"].read())
-        metrics = json.loads(s3.get_object(Bucket=BUCKET, Key=f"{root}/analysis/metrics.json")["Body"].read())
-        results.append((selection, metrics))
+    runs_prefix = ExperimentLayout.for_run(
+        BUCKET, PREFIX, class_name, "any run"
+    ).labeled_runs_prefix  # shared
+    for record_key in store.list_keys(runs_prefix):
+        run_id = json.loads(store.read_bytes(record_key))["run_id"]
+        layout = ExperimentLayout.for_run(BUCKET, PREFIX, class_name, run_id)
+        selection = json.loads(store.read_bytes(layout.selection_summary_key))
+        results.append((selection, json.loads(store.read_bytes(layout.metrics_key))))
     for selection, metrics in sorted(results, key=lambda result: result[0]["images_prefix"]):
         total += metrics["cost_usd"]["total"]
         print(

@@ -358,6 +358,16 @@ class LabelPrices:
     workers: int = 5
     auto: float = 0.08
 
+    @classmethod
+    def of_run(cls, params: Mapping[str, Any]) -> LabelPrices:
+        """A run's prices, from its params. A private workteam (``workteam_arn``) is the account's own
+        people, not paid per task: AWS then charges only the per-label fee."""
+        private_team = bool(str(params.get("workteam_arn") or "").strip())
+        return cls(
+            per_worker=0.0 if private_team else float(params["task_price_usd"]),
+            workers=int(params["workers_per_image"]),
+        )
+
     @property
     def human(self) -> float:
         return self.human_base + self.workers * self.per_worker

@@ -52,19 +52,26 @@ class ImagesPrefix:
         return cls(bucket, prefix)
 
 
+def image_suffix(uri: str) -> str:
+    """The suffix an image's copy in the experiment keeps: its source's, in lower case (``.png``)."""
+    return PurePosixPath(uri).suffix.lower()
+
+
 @dataclass(frozen=True)
 class PartitionImage:
-    """One image of a partition: its S3 URI, the id it gets in the experiment and its file suffix."""
+    """One image of a partition: its S3 URI and the id it gets in the experiment."""
 
     uri: str
     image_id: str
-    suffix: str
 
     @classmethod
     def of(cls, bucket: str, key: str) -> PartitionImage:
         uri = f"s3://{bucket}/{key}"
-        suffix = PurePosixPath(key).suffix.lower()
-        return cls(uri, hashlib.sha256(uri.encode()).hexdigest()[:16], suffix)
+        return cls(uri, hashlib.sha256(uri.encode()).hexdigest()[:16])
+
+    @property
+    def suffix(self) -> str:
+        return image_suffix(self.uri)
 
 
 @dataclass(frozen=True)

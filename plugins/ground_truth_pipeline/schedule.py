@@ -15,7 +15,8 @@ from __future__ import annotations
 from airflow.sdk.definitions.timetables.interval import CronDataIntervalTimetable
 from airflow.sdk.exceptions import AirflowTimetableInvalid
 
-CONFIG_SECTION = "ground_truth_object_detection"
+from ground_truth_pipeline.configuration import CONFIG_SECTION, env_variable
+
 SCHEDULE_OPTION = "schedule"
 DEFAULT_SCHEDULE = "none"
 SCHEDULE_TIMEZONE = "UTC"
@@ -38,6 +39,6 @@ def schedule_from_config(value: str) -> CronDataIntervalTimetable | None:
 
 def _invalid(value: str, reason: str) -> str:
     return (
-        f"[{CONFIG_SECTION}] {SCHEDULE_OPTION} = {value!r} (AIRFLOW__{CONFIG_SECTION.upper()}__"
-        f"{SCHEDULE_OPTION.upper()}) is not a cron expression, a cron preset or 'none': {reason}"
+        f"[{CONFIG_SECTION}] {SCHEDULE_OPTION} = {value!r} ({env_variable(SCHEDULE_OPTION)}) "
+        f"is not a cron expression, a cron preset or 'none': {reason}"
     )

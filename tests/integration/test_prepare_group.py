@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from ground_truth_pipeline.partitions import image_suffix
 from tests.conftest import REGION, ROOT
 from tests.fixtures.open_images import tiny_open_images
 
@@ -168,7 +169,7 @@ def test_a_run_labels_the_images_of_its_own_partition(dag, open_images, s3_clien
     )
     manifest = s3_client.get_object(Bucket=BUCKET, Key=f"{root}/input.manifest")["Body"].read().decode()
     sources = [json.loads(line)["source-ref"] for line in manifest.splitlines()]
-    suffixes = [selection["suffixes"][i] for i in selection["labeled_image_ids"]]
+    suffixes = [image_suffix(uri) for uri in labeled]
     assert sources == [
         f"s3://{BUCKET}/{root}/images/{i}{suffix}"
         for i, suffix in zip(selection["labeled_image_ids"], suffixes, strict=True)

@@ -20,7 +20,7 @@ from airflow.sdk import AsyncCallback, DagRunState, DeadlineAlert, DeadlineRefer
 from ground_truth_pipeline.alerts.messages import OverdueRun
 from ground_truth_pipeline.alerts.sending import send_alert
 from ground_truth_pipeline.alerts.targets import AlertTargets
-from ground_truth_pipeline.schedule import CONFIG_SECTION
+from ground_truth_pipeline.configuration import CONFIG_SECTION
 
 log = logging.getLogger(__name__)
 

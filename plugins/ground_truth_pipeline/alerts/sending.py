@@ -20,9 +20,8 @@ from ground_truth_pipeline.alerts.targets import (
     ALERT_TOPIC_PARAM,
     ALERT_TOPIC_VARIABLE,
     AlertTargets,
-    config_env_variable,
 )
-from ground_truth_pipeline.schedule import CONFIG_SECTION
+from ground_truth_pipeline.configuration import CONFIG_SECTION, env_variable
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +37,7 @@ def send_alert(alert: Alert, targets: AlertTargets) -> None:
             ALERT_TOPIC_VARIABLE,
             CONFIG_SECTION,
             ALERT_EMAILS_OPTION,
-            config_env_variable(ALERT_EMAILS_OPTION),
+            env_variable(ALERT_EMAILS_OPTION),
         )
         return
     if targets.topic_arn:

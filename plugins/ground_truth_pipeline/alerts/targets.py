@@ -14,7 +14,7 @@ from typing import Any
 from airflow.sdk import Variable
 from airflow.sdk.configuration import conf
 
-from ground_truth_pipeline.schedule import CONFIG_SECTION
+from ground_truth_pipeline.configuration import CONFIG_SECTION
 
 ALERT_TOPIC_PARAM = "alert_topic_arn"
 ALERT_TOPIC_VARIABLE = "ground_truth_alert_topic_arn"
@@ -23,11 +23,6 @@ DEFAULT_AWS_CONN_ID = "aws_default"
 ALERT_EMAILS_OPTION = "alert_emails"
 SMTP_CONN_ID_OPTION = "alert_smtp_conn_id"
 DEFAULT_SMTP_CONN_ID = "smtp_default"
-
-
-def config_env_variable(option: str) -> str:
-    """The environment variable that sets ``[ground_truth_object_detection] option``."""
-    return f"AIRFLOW__{CONFIG_SECTION.upper()}__{option.upper()}"
 
 
 @dataclass(frozen=True)

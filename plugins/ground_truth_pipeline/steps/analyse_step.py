@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -17,10 +16,6 @@ from ground_truth_pipeline.steps.run_settings import ExperimentStep
 from ground_truth_pipeline.training_curves import read_training_curve
 
 log = logging.getLogger(__name__)
-
-# The reference's prices per labeled object beyond the workers' pay, in dollars.
-HUMAN_LABEL_BASE_PRICE = 0.08
-AUTO_LABEL_PRICE = 0.08
 
 
 def analyse_labels(
@@ -42,20 +37,13 @@ def analyse_labels(
     job_prefix = layout.labeling_job_key(job_name)
 
     reference = _reference_boxes(store, layout.reference_boxes_key)
-    categories = json.loads(store.read_bytes(layout.label_categories_key))
-    workteam = str(params.get("workteam_arn") or "").strip()
-    prices = LabelPrices(
-        human_base=HUMAN_LABEL_BASE_PRICE,
-        per_worker=0.0 if workteam else float(params["task_price_usd"]),
-        workers=int(params["workers_per_image"]),
-        auto=AUTO_LABEL_PRICE,
-    )
+    prices = LabelPrices.of_run(params)
     analysis = analyse_labeling_job(
         store,
         job_prefix,
         LABEL_ATTRIBUTE_NAME,
         reference,
-        [entry["label"] for entry in categories["labels"]],
+        step.label_categories(),
         prices,
     )
     curves = [

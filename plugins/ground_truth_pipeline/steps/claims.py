@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -40,8 +39,8 @@ def labeling_job_status(sagemaker: Any, job_name: str) -> str | None:
 
 def release_claims(step: ExperimentStep) -> int:
     """Free the images this run claimed but will not send to labeling; how many were freed."""
-    summary = json.loads(step.store.read_bytes(step.layout.selection_summary_key))
-    sources = [summary["source_uris"][image_id] for image_id in summary["labeled_image_ids"]]
-    _, released = labeled_images_of(step.clients, step.run).finish(labeled=[], not_labeled=sources)
+    _, released = labeled_images_of(step.clients, step.run).finish(
+        labeled=[], not_labeled=step.labeled_source_uris()
+    )
     log.info("Released %d images claimed by this run, so that a later run can label them", released)
     return released

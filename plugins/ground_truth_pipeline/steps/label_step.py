@@ -9,6 +9,7 @@ from typing import Any
 from airflow.sdk.configuration import conf
 
 from ground_truth_pipeline.aws_clients import AwsClients
+from ground_truth_pipeline.configuration import CONFIG_SECTION
 from ground_truth_pipeline.labeling_cost import (
     AWS_AUTO_LABELING_MIN_IMAGES,
     DEFAULT_MAX_LABELING_COST_USD,
@@ -25,7 +26,6 @@ from ground_truth_pipeline.steps.run_settings import ExperimentStep
 log = logging.getLogger(__name__)
 
 LABEL_ATTRIBUTE_NAME = "category"
-CONFIG_SECTION = "ground_truth_object_detection"
 
 
 def labeling_job_request(
@@ -40,7 +40,7 @@ def labeling_job_request(
     params, layout = step.params, step.layout
     workteam_arn = str(params.get("workteam_arn") or "").strip()
     try:
-        check_labeling_limits(step, private_team=bool(workteam_arn))
+        check_labeling_limits(step)
     except ValueError:
         release_claims(step)
         raise
@@ -63,21 +63,17 @@ def labeling_job_request(
     )
 
 
-def check_labeling_limits(step: ExperimentStep, private_team: bool) -> None:
+def check_labeling_limits(step: ExperimentStep) -> None:
     """Automated labeling's minimum dataset, then the cost cap, for the images of the input manifest.
 
-    The worst case prices every image as a human label: Ground Truth's per-label fee (``LabelPrices``'
-    default, as in the analysis) plus the workers' pay. A private workteam is the account's own people, not
-    paid per task: AWS then charges only the per-label fee, so the task price counts as 0.
+    The worst case prices every image as a human label at the run's prices (``LabelPrices.of_run``, as the
+    analysis prices them): Ground Truth's per-label fee plus the workers' pay.
     """
     params = step.params
     images = count_samples(step.store.read_bytes(step.layout.input_manifest_key))
     if params["auto_labeling"]:
         check_auto_labeling_dataset(images, auto_labeling_min_images())
-    prices = LabelPrices(
-        per_worker=0.0 if private_team else float(params["task_price_usd"]),
-        workers=int(params["workers_per_image"]),
-    )
+    prices = LabelPrices.of_run(params)
     cap = float(params.get("max_labeling_cost_usd", DEFAULT_MAX_LABELING_COST_USD))
     worst_case = check_labeling_cost(images, prices, cap)
     log.info("Labeling %d images costs at most $%.2f (cap $%.2f)", images, worst_case, cap)

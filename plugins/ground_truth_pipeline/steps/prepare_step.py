@@ -38,6 +38,7 @@ from ground_truth_pipeline.partitions import (
     IMAGES_PREFIX_PARAM,
     PartitionChoice,
     choose_partition_images,
+    image_suffix,
     render_images_prefix,
     task_renderer,
 )
@@ -111,12 +112,12 @@ def _select_open_images(settings: RunSettings) -> dict[str, str]:
     summary = {
         "source": "open_images",
         "class_name": open_images_class.display_name,
+        "label_categories": [open_images_class.display_name],
         "class_mid": open_images_class.mid,
         "class_and_subclasses": sorted(class_mids),
         "labeled_image_ids": [image.image_id for image in selection.labeled],
         "held_out_image_ids": [image.image_id for image in selection.held_out],
         "source_uris": {image.image_id: f"{images_prefix}{image.image_id}.jpg" for image in images},
-        "suffixes": {image.image_id: ".jpg" for image in images},
         "bbox_csv_rows_read": selection.rows_read,
     }
     _write_summary(store, run.layout, summary)
@@ -179,7 +180,6 @@ def _partition_summary(categories: list[str], images_prefix: str, choice: Partit
         "labeled_image_ids": [image.image_id for image in choice.labeled],
         "held_out_image_ids": [image.image_id for image in choice.held_out],
         "source_uris": {image.image_id: image.uri for image in images},
-        "suffixes": {image.image_id: image.suffix for image in images},
         "already_labeled": choice.already_labeled,
         "not_images": [{"uri": item.uri, "reason": item.reason} for item in choice.not_images],
     }
@@ -228,20 +228,16 @@ def check_bucket(s3: Any, bucket: str, region: str) -> None:
         )
 
 
-def _selection_summary(step: ExperimentStep) -> dict[str, Any]:
-    return json.loads(step.store.read_bytes(step.layout.selection_summary_key))
-
-
 def copy_images(
     experiment: dict[str, str], context: Mapping[str, Any], clients: AwsClients | None = None
 ) -> dict:
     """Copy the labeled and held-out images from their source into the experiment (server-side copies)."""
     step = ExperimentStep.from_context(experiment, context, clients)
     run, layout, s3 = step.run, step.layout, step.clients.s3
-    summary = _selection_summary(step)
-    sources, suffixes = summary["source_uris"], summary["suffixes"]
-    copies = [(i, layout.image_key(i, suffixes[i])) for i in summary["labeled_image_ids"]]
-    copies += [(i, layout.test_image_key(i, suffixes[i])) for i in summary["held_out_image_ids"]]
+    summary = step.selection
+    sources = summary["source_uris"]
+    copies = [(i, layout.image_key(i, image_suffix(sources[i]))) for i in summary["labeled_image_ids"]]
+    copies += [(i, layout.test_image_key(i, image_suffix(sources[i]))) for i in summary["held_out_image_ids"]]
 
     def copy_one(copy: tuple[str, str]) -> None:
         image_id, target_key = copy
@@ -271,15 +267,18 @@ def write_labeling_inputs(
 
     step = ExperimentStep.from_context(experiment, context, clients)
     run, layout, store = step.run, step.layout, step.store
-    summary = _selection_summary(step)
-    image_ids, suffixes = summary["labeled_image_ids"], summary["suffixes"]
+    summary = step.selection
+    image_ids, sources = summary["labeled_image_ids"], summary["source_uris"]
+    image_keys = {
+        image_id: layout.image_key(image_id, image_suffix(sources[image_id])) for image_id in image_ids
+    }
 
     store.write_bytes(
         layout.input_manifest_key,
-        input_manifest(layout.uri_of_key(layout.image_key(i, suffixes[i])) for i in image_ids),
+        input_manifest(layout.uri_of_key(image_keys[image_id]) for image_id in image_ids),
         content_type="application/x-ndjson",
     )
-    categories = summary.get("label_categories") or [run.class_name]
+    categories = summary["label_categories"]
     store.write_bytes(
         layout.label_categories_key,
         json.dumps(label_categories(categories)).encode(),
@@ -287,11 +286,8 @@ def write_labeling_inputs(
     )
     with store.open_text(layout.reference_boxes_key) as stream:
         reference = read_reference_boxes(stream, source=layout.reference_boxes_key)
-    examples = [
-        _example(store, layout.image_key(image_id, suffixes[image_id]), reference[image_id])
-        for image_id in image_ids
-        if image_id in reference
-    ][:EXAMPLE_IMAGES]
+    with_reference = [image_id for image_id in image_ids if image_id in reference][:EXAMPLE_IMAGES]
+    examples = [_example(store, image_keys[image_id], reference[image_id]) for image_id in with_reference]
     figure = examples_figure(examples, run.class_name) if examples else None
     template = instructions_template(" or ".join(categories), figure)
     store.write_bytes(layout.instructions_template_key, template.encode(), content_type="text/html")

@@ -25,25 +25,21 @@ def record_labeled_images(
     """Mark the images the job labeled as labeled for the class; release the ones it could not label."""
     step = ExperimentStep.from_context(experiment, context, clients)
     layout, store = step.layout, step.store
-    summary = json.loads(store.read_bytes(layout.selection_summary_key))
-    sources = summary["source_uris"]
     manifest = read_output_manifest(
         store, layout.labeling_job_key(labeling_job["LabelingJobName"]), LABEL_ATTRIBUTE_NAME
     )
     labeled = {image.image_id for image in manifest.images if image.failure_reason is None}
-    asked = summary["labeled_image_ids"]
+    asked = dict(zip(step.selection["labeled_image_ids"], step.labeled_source_uris(), strict=True))
     marked, released = labeled_images_of(step.clients, step.run).finish(
-        labeled=[sources[i] for i in asked if i in labeled],
-        not_labeled=[sources[i] for i in asked if i not in labeled],
+        labeled=[uri for image_id, uri in asked.items() if image_id in labeled],
+        not_labeled=[uri for image_id, uri in asked.items() if image_id not in labeled],
     )
     run_record = {
         "run_id": step.run.run_id,
         "labeling_job": labeling_job["LabelingJobName"],
         "output_manifest_uri": layout.uri_of_key(layout.output_manifest_key(labeling_job["LabelingJobName"])),
         "labeled_images": marked,
-        "label_categories": [
-            entry["label"] for entry in json.loads(store.read_bytes(layout.label_categories_key))["labels"]
-        ],
+        "label_categories": step.label_categories(),
     }
     store.write_bytes(layout.labeled_run_key, json.dumps(run_record).encode(), "application/json")
     log.info(

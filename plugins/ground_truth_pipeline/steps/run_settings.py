@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -77,3 +78,20 @@ class ExperimentStep:
     def store(self) -> S3ObjectStore:
         """The experiment's bucket."""
         return S3ObjectStore(self.clients.s3, self.run.bucket)
+
+    @cached_property
+    def selection(self) -> dict[str, Any]:
+        """What the prepare group chose (``selection.json``): the image ids to label and to hold out, their
+        source URIs, and how they were found."""
+        return json.loads(self.store.read_bytes(self.layout.selection_summary_key))
+
+    def labeled_source_uris(self) -> list[str]:
+        """The source URIs of the images the run sends to labeling, in manifest order."""
+        return [self.selection["source_uris"][image_id] for image_id in self.selection["labeled_image_ids"]]
+
+    def label_categories(self) -> list[str]:
+        """The job's label categories in the category file's order, which the output's class ids index."""
+        return [
+            entry["label"]
+            for entry in json.loads(self.store.read_bytes(self.layout.label_categories_key))["labels"]
+        ]

@@ -36,8 +36,7 @@ def split_output_manifest(
     step = ExperimentStep.from_context(experiment, context, clients)
     layout, store = step.layout, step.store
     own_manifest_key = layout.output_manifest_key(labeling_job["LabelingJobName"])
-    label_categories = json.loads(store.read_bytes(layout.label_categories_key))
-    categories = [entry["label"] for entry in label_categories["labels"]]
+    categories = step.label_categories()
     manifest_keys = [own_manifest_key]
     if step.params.get(TRAIN_ON_ALL_CLASS_LABELS_PARAM, True):
         manifest_keys = class_output_manifest_keys(store, layout, own_manifest_key, categories)
@@ -61,7 +60,7 @@ def split_output_manifest(
         "num_training_samples": count_samples(train_data),
         "num_validation_samples": count_samples(validation_data),
         "excluded_failed": split.excluded_failed,
-        "num_classes": len(label_categories["labels"]),
+        "num_classes": len(categories),
         "attribute_names": ["source-ref", LABEL_ATTRIBUTE_NAME],
         "labeled_runs": len(manifest_keys),
     }
@@ -77,11 +76,11 @@ def class_output_manifest_keys(
     keys = []
     for record_key in store.list_keys(layout.labeled_runs_prefix):
         record = json.loads(store.read_bytes(record_key))
-        if record.get("label_categories", categories[:1]) != categories:
+        if record["label_categories"] != categories:
             log.warning(
                 "Not training on %s: labeled for %s, this run for %s",
                 record["output_manifest_uri"],
-                record.get("label_categories", categories[:1]),
+                record["label_categories"],
                 categories,
             )
             continue
