@@ -18,14 +18,15 @@ export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt requirements-local-aws.txt requirements-dev.txt constraints.txt
+$(VENV)/.installed: requirements.txt requirements-local-aws.txt requirements-dev.txt constraints.txt local-aws/pyproject.toml
 	@test -x $(BIN)/python || "$(PYTHON)" -c '$(PYTHON_VERSION_CHECK)' 2> /dev/null || { \
 		echo "No supported Python found (PYTHON='$(PYTHON)'): this project needs Python 3.11, 3.12, 3.13 or" \
 			"3.14 (what Airflow 3.3 and the pinned numpy and pandas support) on the PATH as python3.1x," \
 			"or named with make PYTHON=/path/to/python3.1x" >&2; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements.txt -r requirements-local-aws.txt -r requirements-dev.txt -c constraints.txt
+	$(BIN)/pip install --quiet -r requirements.txt -r requirements-local-aws.txt -r requirements-dev.txt \
+		--editable './local-aws[object-detection]' -c constraints.txt
 	touch $@
 
 # The UI test's browser, driven by Playwright: Debian's chromium (Playwright downloads none). Only `make test`
@@ -42,6 +43,7 @@ chromium:
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: install
 	$(BIN)/ruff check --fix .

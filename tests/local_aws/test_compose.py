@@ -81,4 +81,7 @@ def test_every_build_target_is_a_stage_of_the_dockerfile(compose, dockerfile) ->
     assert targets == {"airflow", "local-aws"} <= stages
     local_stage = dockerfile.split("AS local-aws", 1)[1]
     assert "requirements-local-aws.txt" in local_stage
+    # The stack's image is the local_aws package without Airflow.
+    assert "requirements.txt" not in local_stage.replace("requirements-local-aws.txt", "")
+    assert "./local-aws[object-detection]" in local_stage
     assert "LOCAL_AWS_DATA_DIR=/data" in local_stage

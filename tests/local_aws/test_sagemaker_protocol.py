@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from local_aws.config import REPO_ROOT, LocalAwsConfig
+from local_aws.config import LocalAwsConfig
+from local_aws.environment import PACKAGE_PARENT
 from local_aws.sagemaker_service.embedded import EmbeddedService
 from local_aws.sagemaker_service.protocol import (
     OutputShapeError,
@@ -232,7 +233,7 @@ def test_outputs_follow_the_output_shape():
 
 def test_the_command_line_starts_the_service_and_stops_on_sigterm(tmp_path: Path):
     port = free_port()
-    environment = os.environ | {"PYTHONPATH": str(REPO_ROOT)}
+    environment = os.environ | {"PYTHONPATH": str(PACKAGE_PARENT)}
     with (tmp_path / "service.log").open("w") as log:
         process = subprocess.Popen(
             [
@@ -275,7 +276,7 @@ def test_the_command_line_rejects_a_bad_port():
         capture_output=True,
         text=True,
         timeout=60,
-        env=os.environ | {"PYTHONPATH": str(REPO_ROOT)},
+        env=os.environ | {"PYTHONPATH": str(PACKAGE_PARENT)},
     )
     assert result.returncode == 2
     assert "--port" in result.stderr

@@ -36,7 +36,8 @@ from typing import Any
 import httpx
 from botocore.exceptions import BotoCoreError, ClientError
 
-from local_aws.config import REPO_ROOT, LocalAwsConfig
+from local_aws.config import LocalAwsConfig
+from local_aws.environment import PACKAGE_PARENT
 from local_aws.sagemaker_service.background import ReconcileLoop
 from local_aws.sagemaker_service.endpoints import DEPLOYING_STATUSES, Endpoint, EndpointStore, VariantSpec
 from local_aws.sagemaker_service.log_store import LogStore
@@ -362,8 +363,9 @@ class EndpointManager:
             listener.bind((MODEL_SERVER_HOST, 0))
             listener.listen(128)
             port = listener.getsockname()[1]
+            python_path = [str(PACKAGE_PARENT), os.environ.get("PYTHONPATH")]
             environment = os.environ | {
-                "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+                "PYTHONPATH": os.pathsep.join(filter(None, python_path)),
                 "PYTHONUNBUFFERED": "1",
             }
             process = subprocess.Popen(

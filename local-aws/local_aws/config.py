@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA_DIR = REPO_ROOT / ".local-aws"
+# In the working directory, like a build tool's cache: `make` runs the stack from the repository root.
+DEFAULT_DATA_DIR = Path(".local-aws")
 # Served by moto's server: nothing executes there, so a stand-in is honest.
 MOTO_SERVICES = frozenset({"sns", "sqs", "iam", "sts"})
 # Served by the local SageMaker service.
@@ -59,7 +59,7 @@ class LocalAwsConfig:
     """Addresses, ports, data locations and the account the stack pretends to be."""
 
     data_dir: Path = field(
-        default_factory=lambda: Path(os.environ.get("LOCAL_AWS_DATA_DIR", DEFAULT_DATA_DIR))
+        default_factory=lambda: Path(os.environ.get("LOCAL_AWS_DATA_DIR", DEFAULT_DATA_DIR)).absolute()
     )
     # Where clients reach the services: another container names the stack's (docker-compose.yaml).
     host: str = field(default_factory=lambda: os.environ.get("LOCAL_AWS_HOST", "127.0.0.1"))
