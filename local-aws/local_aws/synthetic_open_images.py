@@ -377,7 +377,7 @@ def iter_images(
 ) -> Iterator[GeneratedImage]:
     """Images 0 to ``images - 1`` of the dataset, in index order.
 
-    One process is enough: an image takes about 8 ms, the default 2,500 about 20 s on one core.
+    One process is enough (``bench/bench_seed.py`` measures it; the README gives the figures).
     """
     if not isinstance(images, int) or images < 0:
         raise ValueError(f"images must be a whole number >= 0, got {images!r}")
