@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "plugins"))
 
 from ground_truth_pipeline.boxes import BoxTable  # noqa: E402
-from ground_truth_pipeline.metrics import image_confidence, image_miou  # noqa: E402
+from ground_truth_pipeline.metrics import class_blind_image_miou, image_confidence  # noqa: E402
 
 N_IMAGES = 100_000
 MAX_BOXES = 12
@@ -127,7 +127,7 @@ def loop_metrics(
 
 
 def vectorised_metrics(consolidated: BoxTable, reference: BoxTable) -> Metrics:
-    return image_miou(consolidated, reference, N_IMAGES), image_confidence(consolidated, N_IMAGES)
+    return class_blind_image_miou(consolidated, reference, N_IMAGES), image_confidence(consolidated, N_IMAGES)
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ name, object id = line of the manifest) draws the worker boxes of the Bird refer
 - each person of the crowd on the images they labeled, against the consolidated labels of those images.
 
 Every method is scored by the pipeline's own metrics: COCO AP50 of ``detection_metrics`` (group reference
-boxes are crowd regions) and the mean of ``image_miou``. Deterministic; prints a table and the targets (with
-5 workers: AP50 >= 0.95, above every single worker, no worse than WBF) and writes
+boxes are crowd regions) and the mean of ``class_blind_image_miou``. Deterministic; prints a table and the
+targets (with 5 workers: AP50 >= 0.95, above every single worker, no worse than WBF) and writes
 ``bench/results/label_quality.json``. Nothing is asserted.
 
 Usage: ``.venv/bin/python bench/bench_label_quality.py [--images N] [--dataset-images N]``
@@ -42,14 +42,14 @@ sys.path[:0] = [str(ROOT / "plugins"), str(ROOT)]
 
 from ground_truth_pipeline.boxes import BoxTable  # noqa: E402
 from ground_truth_pipeline.detection_metrics import detection_metrics  # noqa: E402
-from ground_truth_pipeline.metrics import image_miou  # noqa: E402
+from ground_truth_pipeline.metrics import class_blind_image_miou  # noqa: E402
 from ground_truth_pipeline.open_images import (  # noqa: E402
     NotEnoughImagesError,
     class_and_subclasses,
     reference_box_table,
     select_images,
 )
-from local_aws.groundtruth.boxes import PixelBox  # noqa: E402
+from local_aws.boxes import PixelBox  # noqa: E402
 from local_aws.groundtruth.consolidation import IOU_THRESHOLD, consolidate  # noqa: E402
 from local_aws.groundtruth.crowd import Crowd, targets_of  # noqa: E402
 from local_aws.reference_index import ReferenceImage  # noqa: E402
@@ -254,7 +254,7 @@ class Scorer:
             reference = restricted(reference, indices, len(sizes))
             sizes = sizes[indices]
         detection = detection_metrics(detections, reference, sizes)
-        miou = float(image_miou(detections, reference, len(sizes)).mean())
+        miou = float(class_blind_image_miou(detections, reference, len(sizes)).mean())
         return Quality(detection.ap50, miou, detection.precision, detection.recall, detection.ap)
 
 
@@ -376,7 +376,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "consolidation_iou_threshold": IOU_THRESHOLD,
             "wbf": {**WBF_SETTINGS, "weights": "1 per worker", "box_scores": 1.0, "labels": "one class"},
             "single_worker_box_score": 1.0,
-            "metrics": "COCO AP50 (detection_metrics) and mean per-image mIoU (image_miou)",
+            "metrics": "COCO AP50 (detection_metrics) and mean per-image mIoU (class_blind_image_miou)",
         },
         "rows": [asdict(row) for row in rows],
         "targets": met,

@@ -18,8 +18,6 @@ from typing import Any
 DEFAULT_DATA_DIR = Path(".local-aws")
 # Served by moto's server: nothing executes there, so a stand-in is honest.
 MOTO_SERVICES = frozenset({"sns", "sqs", "iam", "sts"})
-# Served by the local SageMaker service.
-SAGEMAKER_SERVICES = frozenset({"sagemaker", "sagemaker-runtime", "logs"})
 
 
 def _count(name: str, default: int) -> int:

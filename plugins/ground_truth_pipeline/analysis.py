@@ -27,16 +27,14 @@ from ground_truth_pipeline.labeling_output import (
     read_output_manifest,
 )
 from ground_truth_pipeline.metrics import (
+    class_blind_image_miou,
     group_miou,
     image_confidence,
-    image_miou,
     miou_by_confidence_threshold,
     worker_miou_with_consolidated,
 )
 from ground_truth_pipeline.object_store import ObjectStore
 from ground_truth_pipeline.open_images import SelectedImage, reference_box_table
-
-GROUPS = ("Human", "Auto")
 
 
 @dataclass(frozen=True)
@@ -138,7 +136,7 @@ def _compare_with_reference(
 ) -> tuple[np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]], DetectionMetrics]:
     """Per-image mIoU, the mIoU of the most confident images per group, and the COCO detection metrics."""
     n_images = len(dataset.images)
-    miou = image_miou(dataset.consolidated, dataset.reference, n_images)
+    miou = class_blind_image_miou(dataset.consolidated, dataset.reference, n_images)
     confidence_curve = {
         group: miou_by_confidence_threshold(
             dataset.consolidated, dataset.reference, n_images, np.flatnonzero(mask)

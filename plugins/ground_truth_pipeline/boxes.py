@@ -7,6 +7,10 @@ only needed for drawing. The three sources of boxes convert on the way in:
 - Ground Truth (output manifest, worker responses): pixel ``left, top, width, height``;
 - Open Images (reference): normalised ``xmin, xmax, ymin, ymax`` (note the order);
 - the object-detection algorithm (predictions): normalised ``xmin, ymin, xmax, ymax``.
+
+IoU is defined here once (:func:`pairwise_iou_images_last`) for every metric of the product. The local stack
+has its own box module (``local_aws.boxes``); ``tests/local_aws/test_box_code_agreement.py`` holds the two
+together.
 """
 
 from __future__ import annotations
@@ -126,6 +130,58 @@ def open_images_to_xyxy(xmin_xmax_ymin_ymax: np.ndarray) -> np.ndarray:
 def xyxy_to_pixels(xyxy: np.ndarray, width: float, height: float) -> np.ndarray:
     """Normalised xyxy ``(n, 4)`` to pixel xyxy of an image of the given size."""
     return np.asarray(xyxy, dtype=np.float64).reshape(-1, 4) * np.array([width, height, width, height])
+
+
+def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box of ``a (N, K, 4)`` with every box of ``b (N, M, 4)`` in the same image: ``(N, K, M)``.
+
+    Boxes are xyxy: IoU = area of the intersection / area of the union. A zero-area or inverted box
+    (``xmax <= xmin`` or ``ymax <= ymin``) has area 0 and IoU 0 with every box, itself included.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.ndim != 3 or a.shape[2] != 4:
+        raise ValueError(f"pairwise_iou: a has shape {a.shape}, expected (N, K, 4)")
+    if b.ndim != 3 or b.shape[2] != 4:
+        raise ValueError(f"pairwise_iou: b has shape {b.shape}, expected (N, M, 4)")
+    if a.shape[0] != b.shape[0]:
+        raise ValueError(f"pairwise_iou: a has {a.shape[0]} images and b has {b.shape[0]}, expected the same")
+    return pairwise_iou_images_last(a.transpose(2, 1, 0), b.transpose(2, 1, 0)).transpose(2, 0, 1)
+
+
+def pairwise_iou_images_last(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """:func:`pairwise_iou` with images on the last axis: ``a (4, K, N)``, ``b (4, M, N)`` give ``(K, M, N)``.
+
+    The one implementation of IoU on this side; :func:`pairwise_iou` transposes to it. With images last,
+    numpy's inner loops run along many images instead of a handful of boxes, which is what the metrics'
+    matching over whole datasets needs.
+    """
+    a_x0, a_y0, a_x1, a_y1 = (coordinate[:, None, :] for coordinate in a)
+    b_x0, b_y0, b_x1, b_y1 = (coordinate[None, :, :] for coordinate in b)
+    # The overlap of [start, end] intervals is max(end, start) - start, 0 where they are disjoint: this form
+    # takes no maximum with the scalar 0, which numpy computes several times slower than one of two arrays.
+    start = np.maximum(a_x0, b_x0)
+    intersection = np.minimum(a_x1, b_x1)
+    np.maximum(intersection, start, out=intersection)
+    intersection -= start
+    np.maximum(a_y0, b_y0, out=start)
+    inter_h = np.minimum(a_y1, b_y1)
+    np.maximum(inter_h, start, out=inter_h)
+    inter_h -= start
+    intersection *= inter_h
+    # A zero-area box intersects nothing: counting its area as 1 keeps its IoUs 0 and makes every union
+    # positive, so the division needs no mask (a masked divide is about ten times slower).
+    a_area = _area(a)
+    a_area[a_area == 0.0] = 1.0
+    union = np.add(a_area[:, None, :], _area(b)[None, :, :], out=inter_h)
+    union -= intersection
+    return np.divide(intersection, union, out=intersection)
+
+
+def _area(boxes: np.ndarray) -> np.ndarray:
+    """Areas of ``boxes (4, ...)`` whose first axis holds x0, y0, x1, y1; 0 for an inverted box."""
+    x0, y0, x1, y1 = boxes
+    return np.clip(x1 - x0, 0.0, None) * np.clip(y1 - y0, 0.0, None)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ground_truth_pipeline.boxes import BoxTable
+from ground_truth_pipeline.boxes import BoxTable, pairwise_iou_images_last
 
 DEFAULT_QUANTILES = np.linspace(0.0, 0.9, 10)
 
@@ -25,51 +25,7 @@ DEFAULT_QUANTILES = np.linspace(0.0, 0.9, 10)
 _IOU_ENTRIES_PER_CHUNK = 1 << 17
 
 
-def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box of ``a (N, K, 4)`` with every box of ``b (N, M, 4)`` in the same image: ``(N, K, M)``.
-
-    Boxes are xyxy. Pairs whose union is empty (two zero-area boxes) have IoU 0.
-    """
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    if a.ndim != 3 or a.shape[2] != 4:
-        raise ValueError(f"pairwise_iou: a has shape {a.shape}, expected (N, K, 4)")
-    if b.ndim != 3 or b.shape[2] != 4:
-        raise ValueError(f"pairwise_iou: b has shape {b.shape}, expected (N, M, 4)")
-    if a.shape[0] != b.shape[0]:
-        raise ValueError(f"pairwise_iou: a has {a.shape[0]} images and b has {b.shape[0]}, expected the same")
-    return _pairwise_iou_images_last(a.transpose(2, 1, 0), b.transpose(2, 1, 0)).transpose(2, 0, 1)
-
-
-def _pairwise_iou_images_last(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """:func:`pairwise_iou` with images on the last axis: ``a (4, K, N)``, ``b (4, M, N)`` give ``(K, M, N)``.
-
-    With images last, numpy's inner loops run along many images instead of a handful of boxes: about three
-    times faster.
-    """
-    a_x0, a_y0, a_x1, a_y1 = (coordinate[:, None, :] for coordinate in a)
-    b_x0, b_y0, b_x1, b_y1 = (coordinate[None, :, :] for coordinate in b)
-    # The overlap of [start, end] intervals is max(end, start) - start, 0 where they are disjoint: this form
-    # takes no maximum with the scalar 0, which numpy computes several times slower than one of two arrays.
-    start = np.maximum(a_x0, b_x0)
-    intersection = np.minimum(a_x1, b_x1)
-    np.maximum(intersection, start, out=intersection)
-    intersection -= start
-    np.maximum(a_y0, b_y0, out=start)
-    inter_h = np.minimum(a_y1, b_y1)
-    np.maximum(inter_h, start, out=inter_h)
-    inter_h -= start
-    intersection *= inter_h
-    # A zero-area box intersects nothing: counting its area as 1 keeps its IoUs 0 and makes every union
-    # positive, so the division needs no mask (a masked divide is about ten times slower).
-    a_area = _area(a)
-    a_area[a_area == 0.0] = 1.0
-    union = np.add(a_area[:, None, :], _area(b)[None, :, :], out=inter_h)
-    union -= intersection
-    return np.divide(intersection, union, out=intersection)
-
-
-def image_miou(consolidated: BoxTable, reference: BoxTable, n_images: int) -> np.ndarray:
+def class_blind_image_miou(consolidated: BoxTable, reference: BoxTable, n_images: int) -> np.ndarray:
     """mIoU of each image ``0 .. n_images - 1`` between its consolidated and its reference boxes, ``(N,)``.
 
     Semantics of the reference notebook's helper:
@@ -80,7 +36,8 @@ def image_miou(consolidated: BoxTable, reference: BoxTable, n_images: int) -> np
       Any IoU above 0 is a match: there is no threshold and classes are ignored;
     - mIoU = sum of matched IoUs / (number of consolidated boxes + number of reference boxes left unmatched).
 
-    Boxes are only ever matched with boxes of the same image.
+    Boxes are only ever matched with boxes of the same image. Not Ground Truth's auto-labeling quality (the
+    stack's ``per_class_image_miou``), which matches per class, in order of decreasing IoU.
     """
     matched_iou, denominator = _matched_iou_and_denominator(consolidated, reference, n_images)
     return matched_iou / denominator
@@ -99,10 +56,10 @@ def image_confidence(consolidated: BoxTable, n_images: int) -> np.ndarray:
 def worker_miou_with_consolidated(workers: BoxTable, consolidated: BoxTable, n_images: int) -> np.ndarray:
     """How closely the workers of each image agree with its consolidated label, ``(N,)``: needs no reference.
 
-    Each (image, worker) pair is scored like :func:`image_miou`, the worker's boxes in the place of the
-    consolidated ones and the consolidated boxes in the place of the reference; an image's value is the mean
-    over its workers. Only workers who drew a box in the image count (the worker box table holds boxes, not
-    empty answers), so an image without worker boxes (auto-labeled, or nobody drew) has nan.
+    Each (image, worker) pair is scored like :func:`class_blind_image_miou`, the worker's boxes in the place
+    of the consolidated ones and the consolidated boxes in the place of the reference; an image's value is the
+    mean over its workers. Only workers who drew a box in the image count (the worker box table holds boxes,
+    not empty answers), so an image without worker boxes (auto-labeled, or nobody drew) has nan.
     """
     _check_images(workers, n_images, "worker")
     _check_images(consolidated, n_images, "consolidated")
@@ -118,7 +75,7 @@ def worker_miou_with_consolidated(workers: BoxTable, consolidated: BoxTable, n_i
     copy_pair = np.repeat(np.arange(len(pairs)), copies)
     within = np.arange(len(copy_pair)) - np.repeat(np.cumsum(copies) - copies, copies)
     rows = by_image[first[pair_image][copy_pair] + within]
-    pair_miou = image_miou(
+    pair_miou = class_blind_image_miou(
         replace(workers, image=pair_of_box.reshape(-1)),
         replace(consolidated.select(rows), image=copy_pair),
         len(pairs),
@@ -133,8 +90,9 @@ def worker_miou_with_consolidated(workers: BoxTable, consolidated: BoxTable, n_i
 def group_miou(consolidated: BoxTable, reference: BoxTable, image_indices: np.ndarray) -> float:
     """mIoU of a group of images, pooling per-image matches: never matching boxes across images.
 
-    Each image is matched as in :func:`image_miou`; the group's mIoU is the sum of all matched IoUs over the
-    sum of all the images' denominators, an image with no boxes on either side counting as a perfect 1 / 1.
+    Each image is matched as in :func:`class_blind_image_miou`; the group's mIoU is the sum of all matched
+    IoUs over the sum of all the images' denominators, an image with no boxes on either side counting as a
+    perfect 1 / 1.
     An empty group has mIoU nan.
     """
     indices = _group_indices(image_indices)
@@ -203,7 +161,7 @@ def _matched_iou_and_denominator(
         chunk = max(_IOU_ENTRIES_PER_CHUNK // (k * m), 1)
         for start in range(0, len(bucket), chunk):
             images = bucket[start : start + chunk]
-            iou = _pairwise_iou_images_last(
+            iou = pairwise_iou_images_last(
                 consolidated_by_image.xyxy_images_last(images, k, by_score=True),
                 reference_by_image.xyxy_images_last(images, m),
             )
@@ -293,12 +251,6 @@ def _pooled_miou(matched_iou: np.ndarray, denominator: np.ndarray) -> float:
     if not len(denominator):
         return float("nan")
     return float(matched_iou.sum() / denominator.sum())
-
-
-def _area(boxes: np.ndarray) -> np.ndarray:
-    """Areas of ``boxes (4, ...)`` whose first axis holds x0, y0, x1, y1; 0 for an inverted box."""
-    x0, y0, x1, y1 = boxes
-    return np.clip(x1 - x0, 0.0, None) * np.clip(y1 - y0, 0.0, None)
 
 
 def _group_indices(image_indices: np.ndarray) -> np.ndarray:

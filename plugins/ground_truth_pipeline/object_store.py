@@ -7,7 +7,6 @@ code reads a labeling job's output tree from S3 in the DAG and from a local copy
 from __future__ import annotations
 
 import io
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -15,9 +14,13 @@ from urllib.parse import urlparse
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:
-    """``s3://bucket/key`` to ``(bucket, key)``; a clear error for anything else."""
-    parsed = urlparse(uri)
-    if parsed.scheme != "s3" or not parsed.netloc:
+    """``s3://bucket/key`` to ``(bucket, key)``, the key empty for ``s3://bucket``; a clear error otherwise.
+
+    A query or fragment (``?``, ``#``) is refused rather than silently cut off the key. The stack's
+    ``split_s3_uri`` reads URIs the same way; ``test_box_code_agreement.py`` holds the two together.
+    """
+    parsed = urlparse(uri) if isinstance(uri, str) else None
+    if parsed is None or parsed.scheme != "s3" or not parsed.netloc or parsed.query or parsed.fragment:
         raise ValueError(f"Not an S3 URI: {uri!r} (expected s3://<bucket>/<key>)")
     return parsed.netloc, parsed.path.lstrip("/")
 
@@ -70,11 +73,6 @@ class LocalObjectStore:
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
-
-    def copy_from_file(self, source: Path, key: str) -> None:
-        target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
 
 
 class S3ObjectStore:

@@ -58,29 +58,29 @@ def _box(x0: float, y0: float, x1: float, y1: float, class_id: int = 0):
     return (class_id, (x0, y0, x1, y1))
 
 
-def test_image_mean_iou_counts_predicted_and_missed_boxes_per_class():
+def test_per_class_image_miou_counts_predicted_and_missed_boxes_per_class():
     truth = [_box(0, 0, 10, 10), _box(20, 20, 30, 30)]
-    assert al.image_mean_iou(truth, truth) == 1.0
+    assert al.per_class_image_miou(truth, truth) == 1.0
     # One box found exactly, one missed: (1 + 0) / 2.
-    assert al.image_mean_iou(truth[:1], truth) == 0.5
+    assert al.per_class_image_miou(truth[:1], truth) == 0.5
     # A spurious box counts as a predicted box without a match: (1 + 1 + 0) / 3.
-    assert al.image_mean_iou([*truth, _box(50, 50, 60, 60)], truth) == pytest.approx(2 / 3)
+    assert al.per_class_image_miou([*truth, _box(50, 50, 60, 60)], truth) == pytest.approx(2 / 3)
     # Half overlap: IoU 5x10 / (150) = 1/3.
-    assert al.image_mean_iou([_box(5, 0, 15, 10)], truth[:1]) == pytest.approx(1 / 3)
-    assert al.image_mean_iou([], []) == 1.0
-    assert al.image_mean_iou([], truth) == 0.0
+    assert al.per_class_image_miou([_box(5, 0, 15, 10)], truth[:1]) == pytest.approx(1 / 3)
+    assert al.per_class_image_miou([], []) == 1.0
+    assert al.per_class_image_miou([], truth) == 0.0
 
 
-def test_image_mean_iou_averages_over_the_classes_of_either_side():
+def test_per_class_image_miou_averages_over_the_classes_of_either_side():
     truth = [_box(0, 0, 10, 10, 0), _box(20, 20, 30, 30, 1)]
     predicted = [_box(0, 0, 10, 10, 0), _box(20, 20, 30, 30, 0)]  # the second with the wrong class
     # Class 0: one match of IoU 1 and a spurious box, 1/2; class 1: missed, 0.
-    assert al.image_mean_iou(predicted, truth) == pytest.approx(0.25)
+    assert al.per_class_image_miou(predicted, truth) == pytest.approx(0.25)
 
 
 def test_matching_is_one_to_one():
     truth = [_box(0, 0, 10, 10)]
-    assert al.image_mean_iou([_box(0, 0, 10, 10), _box(0, 0, 10, 10)], truth) == 0.5
+    assert al.per_class_image_miou([_box(0, 0, 10, 10), _box(0, 0, 10, 10)], truth) == 0.5
 
 
 def _detection(score: float) -> Detection:

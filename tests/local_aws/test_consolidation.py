@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from local_aws.groundtruth.boxes import PixelBox, iou_matrix
+from local_aws.boxes import PixelBox, iou_matrix
 from local_aws.groundtruth.consolidation import consolidate, min_support
 
 WIDTH, HEIGHT = 640, 480

@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from local_aws.groundtruth.boxes import iou_matrix
+from local_aws.boxes import iou_matrix
 from local_aws.groundtruth.crowd import MAX_BOXES_CAP, POPULATION_SIZE, Crowd, Target, targets_of
 from local_aws.reference_index import ReferenceBox, ReferenceImage
 

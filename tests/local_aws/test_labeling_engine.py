@@ -26,7 +26,7 @@ from ground_truth_pipeline.labeling_output import (
     read_consolidation_counts,
     read_output_manifest,
 )
-from ground_truth_pipeline.metrics import image_miou
+from ground_truth_pipeline.metrics import class_blind_image_miou
 from ground_truth_pipeline.object_store import S3ObjectStore
 from local_aws.config import LocalAwsConfig
 from local_aws.groundtruth import LabelingJobFailed, check_labeling_job_request, run_labeling_job
@@ -313,7 +313,7 @@ def test_consolidated_labels_beat_every_single_worker(config, dataset):
     reference = _reference_table(dataset)
     data = load_labeling_dataset(store, "output/birds-job/", "category", reference, class_names=["Bird"])
     n = len(data.images)
-    consolidated_miou = image_miou(data.consolidated, reference, n)[labeled].mean()
+    consolidated_miou = class_blind_image_miou(data.consolidated, reference, n)[labeled].mean()
 
     # Each worker's answer scored alone, grouped by its position among the object's answers.
     by_position: dict[int, list[float]] = {}
@@ -321,7 +321,9 @@ def test_consolidated_labels_beat_every_single_worker(config, dataset):
         workers = [w for w in dict.fromkeys(data.workers.worker[data.workers.image == image].tolist())]
         for position, worker in enumerate(workers):
             alone = data.workers.select((data.workers.image == image) & (data.workers.worker == worker))
-            by_position.setdefault(position, []).append(float(image_miou(alone, reference, n)[image]))
+            by_position.setdefault(position, []).append(
+                float(class_blind_image_miou(alone, reference, n)[image])
+            )
     single_means = {position: float(np.mean(scores)) for position, scores in by_position.items()}
     assert consolidated_miou > 0.8
     assert all(consolidated_miou > mean for mean in single_means.values()), (consolidated_miou, single_means)

@@ -33,7 +33,7 @@ from PIL import Image
 from ground_truth_pipeline.boxes import BoxTable, ltwh_pixels_to_xyxy
 from ground_truth_pipeline.instructions import instructions_template
 from ground_truth_pipeline.manifests import input_manifest, parse_output_manifest
-from ground_truth_pipeline.metrics import image_miou
+from ground_truth_pipeline.metrics import class_blind_image_miou
 from ground_truth_pipeline.open_images import (
     SelectedImage,
     class_and_subclasses,
@@ -451,8 +451,8 @@ def test_consolidated_boxes_match_the_reference_better_than_any_single_worker(
     reference = reference_box_table({bird.image_id: bird for bird in birds}, [b.image_id for b in birds])
     workers = worker_boxes_by_answer_position(worker_response_files(s3, BUCKET, bird_job.prefix))
 
-    consolidated_miou = image_miou(manifest.consolidated, reference, BIRD_IMAGES).mean()
-    worker_miou = [image_miou(boxes, reference, BIRD_IMAGES).mean() for boxes in workers]
+    consolidated_miou = class_blind_image_miou(manifest.consolidated, reference, BIRD_IMAGES).mean()
+    worker_miou = [class_blind_image_miou(boxes, reference, BIRD_IMAGES).mean() for boxes in workers]
 
     assert [image.image_id for image in manifest.images] == [bird.image_id for bird in birds]
     assert consolidated_miou > max(worker_miou), (consolidated_miou, worker_miou)

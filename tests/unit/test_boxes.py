@@ -6,6 +6,7 @@ from ground_truth_pipeline.boxes import (
     BoxTable,
     ltwh_pixels_to_xyxy,
     open_images_to_xyxy,
+    pairwise_iou,
     xyxy_to_pixels,
 )
 
@@ -42,3 +43,33 @@ def test_coordinate_conversions():
     assert ltwh_pixels_to_xyxy([[-5, 0, 200, 10]], 100, 100)[0].tolist() == [0.0, 0.0, 1.0, 0.1]
     assert open_images_to_xyxy([[0.1, 0.4, 0.2, 0.3]]).tolist() == [[0.1, 0.2, 0.4, 0.3]]
     assert xyxy_to_pixels([[0.1, 0.2, 0.4, 0.3]], 100, 50).tolist() == [[10, 10, 40, 15]]
+
+
+def strip(x0: float, x1: float) -> list[float]:
+    """A box spanning the image's full height, so IoUs are ratios of x intervals."""
+    return [x0, 0.0, x1, 1.0]
+
+
+def test_pairwise_iou_of_known_boxes() -> None:
+    a = np.array([[strip(0.0, 0.5), [0.0, 0.0, 0.0, 0.0]]])
+    b = np.array([[strip(0.0, 0.5), strip(0.25, 0.75), strip(0.6, 1.0)]])
+
+    iou = pairwise_iou(a, b)
+
+    assert iou.shape == (1, 2, 3)
+    np.testing.assert_allclose(iou[0, 0], [1.0, 1 / 3, 0.0])
+    np.testing.assert_array_equal(iou[0, 1], [0.0, 0.0, 0.0])
+
+
+def test_pairwise_iou_rejects_mismatched_images() -> None:
+    with pytest.raises(ValueError, match="a has 2 images and b has 1"):
+        pairwise_iou(np.zeros((2, 1, 4)), np.zeros((1, 1, 4)))
+
+
+def test_pairwise_iou_of_two_zero_area_boxes_is_zero() -> None:
+    point = [0.5, 0.5, 0.5, 0.5]
+    flat = [0.2, 0.5, 0.8, 0.5]
+
+    iou = pairwise_iou(np.array([[point, flat]]), np.array([[point, flat, strip(0.0, 1.0)]]))
+
+    np.testing.assert_array_equal(iou, np.zeros((1, 2, 3)))

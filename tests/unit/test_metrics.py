@@ -4,11 +4,10 @@ import pytest
 from ground_truth_pipeline import metrics
 from ground_truth_pipeline.boxes import BoxTable
 from ground_truth_pipeline.metrics import (
+    class_blind_image_miou,
     group_miou,
     image_confidence,
-    image_miou,
     miou_by_confidence_threshold,
-    pairwise_iou,
     worker_miou_with_consolidated,
 )
 
@@ -104,32 +103,16 @@ def oracle_per_image(
     return np.array([m for m, _ in results]), np.array([d for _, d in results], dtype=np.float64)
 
 
-def test_pairwise_iou_of_known_boxes() -> None:
-    a = np.array([[strip(0.0, 0.5), [0.0, 0.0, 0.0, 0.0]]])
-    b = np.array([[strip(0.0, 0.5), strip(0.25, 0.75), strip(0.6, 1.0)]])
-
-    iou = pairwise_iou(a, b)
-
-    assert iou.shape == (1, 2, 3)
-    np.testing.assert_allclose(iou[0, 0], [1.0, 1 / 3, 0.0])
-    np.testing.assert_array_equal(iou[0, 1], [0.0, 0.0, 0.0])
-
-
-def test_pairwise_iou_rejects_mismatched_images() -> None:
-    with pytest.raises(ValueError, match="a has 2 images and b has 1"):
-        pairwise_iou(np.zeros((2, 1, 4)), np.zeros((1, 1, 4)))
-
-
 def test_identical_boxes_score_one() -> None:
     boxes = [[0.1, 0.2, 0.4, 0.6], [0.5, 0.5, 0.9, 0.9]]
 
-    miou = image_miou(table([0, 0], boxes, [0.9, 0.3]), table([0, 0], boxes), n_images=1)
+    miou = class_blind_image_miou(table([0, 0], boxes, [0.9, 0.3]), table([0, 0], boxes), n_images=1)
 
     np.testing.assert_allclose(miou, [1.0])
 
 
 def test_disjoint_boxes_score_zero() -> None:
-    miou = image_miou(table([0], [strip(0.0, 0.4)]), table([0], [strip(0.5, 1.0)]), n_images=1)
+    miou = class_blind_image_miou(table([0], [strip(0.0, 0.4)]), table([0], [strip(0.5, 1.0)]), n_images=1)
 
     np.testing.assert_array_equal(miou, [0.0])
 
@@ -138,7 +121,7 @@ def test_empty_sides() -> None:
     consolidated = table([0], [strip(0.0, 0.4)])
     reference = table([1], [strip(0.0, 0.4)])
 
-    miou = image_miou(consolidated, reference, n_images=3)
+    miou = class_blind_image_miou(consolidated, reference, n_images=3)
 
     np.testing.assert_array_equal(miou, [0.0, 0.0, 1.0])
 
@@ -147,8 +130,8 @@ def test_greedy_matching_takes_consolidated_boxes_by_decreasing_score() -> None:
     reference = table([0, 0], [strip(0.0, 0.4), strip(0.5, 1.0)])
     wide, narrow = strip(0.3, 0.8), strip(0.5, 0.9)
 
-    wide_first = image_miou(table([0, 0], [wide, narrow], [0.9, 0.1]), reference, n_images=1)
-    narrow_first = image_miou(table([0, 0], [wide, narrow], [0.1, 0.9]), reference, n_images=1)
+    wide_first = class_blind_image_miou(table([0, 0], [wide, narrow], [0.9, 0.1]), reference, n_images=1)
+    narrow_first = class_blind_image_miou(table([0, 0], [wide, narrow], [0.1, 0.9]), reference, n_images=1)
 
     # Wide first takes the right box (IoU 3/7) and leaves narrow nothing: (3/7) / (2 + 1 unmatched).
     np.testing.assert_allclose(wide_first, [(3 / 7) / 3])
@@ -160,22 +143,22 @@ def test_two_box_case_with_known_value() -> None:
     consolidated = table([0, 0], [strip(0.0, 0.5), strip(0.5, 1.0)], [0.8, 0.7])
     reference = table([0, 0], [strip(0.0, 0.5), strip(0.75, 1.0)])
 
-    np.testing.assert_allclose(image_miou(consolidated, reference, n_images=1), [(1.0 + 0.5) / 2])
+    np.testing.assert_allclose(class_blind_image_miou(consolidated, reference, n_images=1), [(1.0 + 0.5) / 2])
 
 
 def test_unmatched_reference_boxes_enlarge_the_denominator() -> None:
     consolidated = table([0], [strip(0.0, 0.4)])
     reference = table([0, 0], [strip(0.0, 0.4), strip(0.6, 1.0)])
 
-    np.testing.assert_allclose(image_miou(consolidated, reference, n_images=1), [0.5])
+    np.testing.assert_allclose(class_blind_image_miou(consolidated, reference, n_images=1), [0.5])
 
 
-def test_image_miou_equals_a_per_box_loop_on_random_images() -> None:
+def test_class_blind_image_miou_equals_a_per_box_loop_on_random_images() -> None:
     n_images = 3000
     consolidated, reference = random_dataset(np.random.default_rng(7), n_images)
     matched, denominator = oracle_per_image(consolidated, reference, n_images)
 
-    miou = image_miou(consolidated, reference, n_images)
+    miou = class_blind_image_miou(consolidated, reference, n_images)
 
     np.testing.assert_allclose(miou, matched / denominator, rtol=0, atol=1e-12)
     assert np.mean((miou > 0) & (miou < 1)) > 0.1
@@ -183,16 +166,16 @@ def test_image_miou_equals_a_per_box_loop_on_random_images() -> None:
 
 def test_matching_in_small_chunks_gives_the_same_result(monkeypatch: pytest.MonkeyPatch) -> None:
     consolidated, reference = random_dataset(np.random.default_rng(3), 200)
-    whole = image_miou(consolidated, reference, 200)
+    whole = class_blind_image_miou(consolidated, reference, 200)
 
     monkeypatch.setattr(metrics, "_IOU_ENTRIES_PER_CHUNK", 50)
 
-    np.testing.assert_array_equal(image_miou(consolidated, reference, 200), whole)
+    np.testing.assert_array_equal(class_blind_image_miou(consolidated, reference, 200), whole)
 
 
-def test_image_miou_rejects_boxes_outside_the_dataset() -> None:
+def test_class_blind_image_miou_rejects_boxes_outside_the_dataset() -> None:
     with pytest.raises(ValueError, match=r"reference boxes reference image 2, outside 0\.\.1"):
-        image_miou(BoxTable.empty(), table([2], [strip(0.0, 1.0)]), n_images=2)
+        class_blind_image_miou(BoxTable.empty(), table([2], [strip(0.0, 1.0)]), n_images=2)
 
 
 def test_image_confidence_is_the_mean_score_and_zero_without_boxes() -> None:
@@ -212,7 +195,7 @@ def test_group_miou_never_matches_boxes_of_different_images() -> None:
 def test_group_miou_pools_matched_ious_over_denominators() -> None:
     consolidated = table([0, 1, 1, 3], [strip(0, 0.5), strip(0.0, 0.5), strip(0.5, 1.0), strip(0, 1)])
     reference = table([0, 1, 1, 3], [strip(0, 0.5), strip(0.0, 0.5), strip(0.75, 1.0), strip(0.5, 1)])
-    per_image = image_miou(consolidated, reference, n_images=4)
+    per_image = class_blind_image_miou(consolidated, reference, n_images=4)
 
     pooled = group_miou(consolidated, reference, np.array([0, 1, 2]))
 
@@ -256,7 +239,7 @@ def test_miou_by_confidence_threshold_keeps_the_most_confident_images() -> None:
     expected = [group_miou(consolidated, reference, group[max(i, 1) :]) for i in range(10)]
     np.testing.assert_allclose(values, expected)
     assert np.all(np.diff(values) >= 0)
-    assert values[-1] == pytest.approx(image_miou(consolidated, reference, n_images)[9])
+    assert values[-1] == pytest.approx(class_blind_image_miou(consolidated, reference, n_images)[9])
 
 
 def test_miou_by_confidence_threshold_is_nan_where_no_image_passes() -> None:
@@ -285,21 +268,16 @@ def test_miou_by_confidence_threshold_rejects_images_outside_the_dataset() -> No
         miou_by_confidence_threshold(BoxTable.empty(), BoxTable.empty(), 3, np.array([0, 5]))
 
 
-def test_pairwise_iou_of_two_zero_area_boxes_is_zero() -> None:
-    point = [0.5, 0.5, 0.5, 0.5]
-    flat = [0.2, 0.5, 0.8, 0.5]
-
-    iou = pairwise_iou(np.array([[point, flat]]), np.array([[point, flat, strip(0.0, 1.0)]]))
-
-    np.testing.assert_array_equal(iou, np.zeros((1, 2, 3)))
-
-
 def test_tied_scores_are_taken_in_table_order_even_when_images_interleave() -> None:
     whole, half = strip(0.0, 0.5), strip(0.0, 0.25)
     reference = table([0, 1], [strip(0.0, 0.5), strip(0.0, 1.0)])
 
-    whole_first = image_miou(table([0, 1, 0], [whole, whole, half], [0.5, 0.9, 0.5]), reference, n_images=2)
-    half_first = image_miou(table([0, 1, 0], [half, whole, whole], [0.5, 0.9, 0.5]), reference, n_images=2)
+    whole_first = class_blind_image_miou(
+        table([0, 1, 0], [whole, whole, half], [0.5, 0.9, 0.5]), reference, n_images=2
+    )
+    half_first = class_blind_image_miou(
+        table([0, 1, 0], [half, whole, whole], [0.5, 0.9, 0.5]), reference, n_images=2
+    )
 
     # Image 0: the first of the two tied boxes takes the one reference box, the other matches nothing.
     np.testing.assert_allclose(whole_first, [1.0 / 2, 0.5])
@@ -312,8 +290,8 @@ def test_tied_ious_take_the_earlier_reference_box() -> None:
     left, right = strip(0.0, 0.5), strip(0.5, 1.0)
     consolidated = table([0, 0], [middle, narrow], [0.9, 0.1])
 
-    left_first = image_miou(consolidated, table([0, 0], [left, right]), n_images=1)
-    right_first = image_miou(consolidated, table([0, 0], [right, left]), n_images=1)
+    left_first = class_blind_image_miou(consolidated, table([0, 0], [left, right]), n_images=1)
+    right_first = class_blind_image_miou(consolidated, table([0, 0], [right, left]), n_images=1)
 
     # Left first: the middle box takes it and the narrow box is left without a match.
     np.testing.assert_allclose(left_first, [(1 / 3) / 3])
@@ -335,7 +313,7 @@ def test_images_alone_in_their_bucket_and_images_with_an_empty_side() -> None:
     reference = BoxTable.build(image=reference_image, xyxy=random_xyxy(rng, len(reference_image), (0.4, 0.7)))
     matched, denominator = oracle_per_image(consolidated, reference, 7)
 
-    miou = image_miou(consolidated, reference, 7)
+    miou = class_blind_image_miou(consolidated, reference, 7)
 
     np.testing.assert_allclose(miou, matched / denominator, rtol=0, atol=1e-12)
     np.testing.assert_array_equal(miou[:3], [1.0, 0.0, 0.0])
@@ -359,7 +337,7 @@ def test_an_image_with_two_hundred_boxes_a_side_equals_the_loop(
     reference = BoxTable.concat([small_reference, many_reference])
     matched, denominator = oracle_per_image(consolidated, reference, 31)
 
-    miou = image_miou(consolidated, reference, 31)
+    miou = class_blind_image_miou(consolidated, reference, 31)
 
     np.testing.assert_allclose(miou, matched / denominator, rtol=0, atol=1e-12)
     assert 0.5 < miou[30] < 1.0

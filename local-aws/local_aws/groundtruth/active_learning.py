@@ -4,7 +4,7 @@
   an initial human training batch (``plan_objects``). The validation set is 20% of the objects when there
   are fewer than 5,000, else 10%.
 - How good a machine label is: an image's mean IoU, "the mean IoU of all the predicted and missed boxes on
-  the image for every class, averaged across classes" (``image_mean_iou``).
+  the image for every class, averaged across classes" (``per_class_image_miou``).
 - Which of the detector's boxes make up the label (those scoring at least a cutoff, ``kept_detections``)
   and how sure the detector is of the whole image (``image_confidence``).
 - The confidence threshold: the lowest confidence at which an image's expected IoU with its human label,
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import isotonic_regression
 
-from local_aws.groundtruth.boxes import iou_matrix
+from local_aws.boxes import iou_matrix
 
 PROBE_BATCH_SIZE = 10
 LARGE_DATASET_OBJECTS = 5000
@@ -134,14 +134,17 @@ def image_confidence(detections: Sequence[Detection], cutoff: float) -> float:
     )
 
 
-def image_mean_iou(
+def per_class_image_miou(
     predicted: Sequence[tuple[int, tuple[float, float, float, float]]],
     truth: Sequence[tuple[int, tuple[float, float, float, float]]],
 ) -> float:
     """AWS's quality of a bounding-box label: per class, the mean IoU over the predicted boxes (each with
     the IoU of the true box it is matched to, 0 if none) and the missed true boxes (0 each); then the mean
     over the classes either side has. Boxes are ``(class_id, (x0, y0, x1, y1))``; matching is one to one,
-    highest IoU first. An image where both sides are empty scores 1."""
+    highest IoU first. An image where both sides are empty scores 1.
+
+    Not the reference notebook's image mIoU (the product's ``class_blind_image_miou``), which ignores
+    classes and lets the predicted boxes pick their match in order of decreasing score."""
     classes = sorted({c for c, _ in predicted} | {c for c, _ in truth})
     if not classes:
         return 1.0
@@ -274,7 +277,7 @@ def calibrate(
     for cutoff in sorted(cutoffs, reverse=True):
         confidences = tuple(image_confidence(found, cutoff) for found, _ in validation)
         qualities = tuple(
-            image_mean_iou(
+            per_class_image_miou(
                 [(d.class_id, (d.xmin, d.ymin, d.xmax, d.ymax)) for d in kept_detections(found, cutoff)],
                 truth,
             )

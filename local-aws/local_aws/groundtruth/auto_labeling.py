@@ -26,20 +26,20 @@ import json
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 import numpy as np
 from botocore.exceptions import ClientError
 from PIL import Image, UnidentifiedImageError
 
+from local_aws.boxes import ltwh_pixels_to_xyxy, pixel_box
 from local_aws.groundtruth import active_learning as al
 from local_aws.groundtruth.active_learning import Calibration, Detection
-from local_aws.groundtruth.boxes import pixel_box
 from local_aws.groundtruth.consolidation import ConsolidatedBox
 from local_aws.groundtruth.errors import LabelingJobFailed
 from local_aws.groundtruth.inputs import ManifestLine
-from local_aws.groundtruth.output_tree import OutputTree, labeled_content
+from local_aws.groundtruth.output_tree import OutputTree, labeled_content, utc_now
 from local_aws.groundtruth.request_checks import LabelingJobSpec
 from local_aws.s3_objects import split_s3_uri, write_json, write_lines
 
@@ -114,10 +114,6 @@ class LabelingRun(Protocol):
     def record(self, iteration: int, results: Sequence[ObjectResult]) -> None: ...
     def record_machine_label(self, object_id: int, content: dict[str, Any]) -> None: ...
     def write_manifest(self, key: str) -> None: ...
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass
@@ -315,7 +311,7 @@ class AutoLabelingLoop:
         cutoff: float,
     ) -> list[int]:
         """Write the machine labels of ``objects``; those whose image cannot be read stay unlabeled."""
-        created = max(self.run_.clock, _utc_now())
+        created = max(self.run_.clock, utc_now())
         refs = [self.run_.lines[o].source_ref for o in objects]
         with ThreadPoolExecutor(READ_THREADS) as pool:
             sizes = list(pool.map(lambda ref: _image_size(self.run_.s3, ref), refs))
@@ -357,20 +353,16 @@ class AutoLabelingLoop:
 
 
 def _label_boxes(label: dict[str, Any]) -> list[tuple[int, tuple[float, float, float, float]]]:
-    """A bounding-box label's boxes, normalised by its image size (IoU does not change)."""
+    """A bounding-box label's boxes, normalised by its image size (IoU does not change) and clipped to it."""
     size = label["image_size"][0]
-    width, height = float(size["width"]), float(size["height"])
+    annotations = label["annotations"]
+    xyxy = ltwh_pixels_to_xyxy(
+        [[a["left"], a["top"], a["width"], a["height"]] for a in annotations],
+        float(size["width"]),
+        float(size["height"]),
+    )
     return [
-        (
-            int(a["class_id"]),
-            (
-                a["left"] / width,
-                a["top"] / height,
-                (a["left"] + a["width"]) / width,
-                (a["top"] + a["height"]) / height,
-            ),
-        )
-        for a in label["annotations"]
+        (int(a["class_id"]), tuple(corners)) for a, corners in zip(annotations, xyxy.tolist(), strict=True)
     ]
 
 

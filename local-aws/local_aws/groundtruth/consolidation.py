@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from local_aws.groundtruth.boxes import PixelBox, iou_matrix, pixel_box
+from local_aws.boxes import PixelBox, iou_matrix, pixel_box
 
 IOU_THRESHOLD = 0.5
 # A box counts as enclosed by a group box when this fraction of its area lies inside it.

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from local_aws.groundtruth.boxes import PixelBox, pixel_box
+from local_aws.boxes import PixelBox, pixel_box
 from local_aws.reference_index import ReferenceImage
 
 POPULATION_SIZE = 64

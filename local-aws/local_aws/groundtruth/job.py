@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
@@ -45,6 +45,7 @@ from local_aws.groundtruth.output_tree import (
     failed_content,
     labeled_content,
     output_line,
+    utc_now,
     worker_answer,
 )
 from local_aws.groundtruth.request_checks import LabelingJobSpec, labeling_job_spec
@@ -68,10 +69,6 @@ class _ObjectResult:
     image_size: tuple[int, int, int] = (0, 0, 0)  # width, height, depth
     boxes: tuple[ConsolidatedBox, ...] = ()
     last_submission: datetime | None = None
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def map_until_stopped(
@@ -132,7 +129,7 @@ class _LabelingRun:
             ) from None
         self.output = [line.text for line in self.lines]
         self.labeled = self.machine_labeled = self.failed = 0
-        self.clock = _utc_now()
+        self.clock = utc_now()
 
     def _presign(self, uri: str) -> str:
         bucket, key = split_s3_uri(uri)
@@ -177,7 +174,7 @@ class _LabelingRun:
     def label_batch(
         self, iteration: int, batch: Sequence[int], should_stop: Callable[[], bool]
     ) -> tuple[list[_ObjectResult], bool]:
-        offered = max(self.clock, _utc_now())
+        offered = max(self.clock, utc_now())
         return map_until_stopped(lambda oid: self.label_object(iteration, offered, oid), batch, should_stop)
 
     def label_object(self, iteration: int, offered: datetime, object_id: int) -> _ObjectResult:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from local_aws.groundtruth.consolidation import ConsolidatedBox
@@ -78,6 +78,11 @@ class OutputTree:
             f"{self.prefix}annotations/consolidated-annotation/consolidation-response/iteration-{iteration}/"
             f"{consolidated:{FILE_TIME_FORMAT}}.json"
         )
+
+
+def utc_now() -> datetime:
+    """The current time as the output tree records times: UTC, without a time zone (naive)."""
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def aws_timestamp(moment: datetime) -> str:

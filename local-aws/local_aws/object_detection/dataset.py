@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from local_aws.boxes import ltwh_pixels_to_xyxy
 from local_aws.object_detection.errors import ClientInputError, InvalidImageError
 from local_aws.object_detection.hyperparameters import (
     LABEL_HEADER_WIDTH,
@@ -118,9 +119,7 @@ def _label_boxes(label: Any, where: str) -> tuple[np.ndarray, np.ndarray]:
     for index, annotation in enumerate(label["annotations"]):
         try:
             class_id = annotation["class_id"]
-            left, top, box_width, box_height = (
-                float(annotation[key]) for key in ("left", "top", "width", "height")
-            )
+            ltwh = [float(annotation[key]) for key in ("left", "top", "width", "height")]
         except (KeyError, TypeError, ValueError):
             raise ClientInputError(
                 f"{where}: annotation {index} needs numbers class_id, left, top, width, height; "
@@ -128,9 +127,7 @@ def _label_boxes(label: Any, where: str) -> tuple[np.ndarray, np.ndarray]:
             ) from None
         if isinstance(class_id, bool) or not isinstance(class_id, int | float) or class_id != int(class_id):
             raise ClientInputError(f"{where}: annotation {index} has class_id {class_id!r}, not an integer")
-        corners = np.clip(
-            [left / width, top / height, (left + box_width) / width, (top + box_height) / height], 0.0, 1.0
-        )
+        (corners,) = ltwh_pixels_to_xyxy([ltwh], width, height)
         if not (np.all(np.isfinite(corners)) and corners[2] > corners[0] and corners[3] > corners[1]):
             raise ClientInputError(
                 f"{where}: annotation {index} is no box inside the {width:g}x{height:g} image: {annotation!r}"

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from local_aws.boxes import iou_matrix
+
 
 @dataclass(frozen=True)
 class ImageBoxes:
@@ -30,17 +32,6 @@ class Detections:
     boxes: np.ndarray  # (n, 4)
     class_ids: np.ndarray  # (n,) int
     scores: np.ndarray  # (n,)
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box of ``a`` (n, 4) with every box of ``b`` (m, 4): (n, m)."""
-    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
-    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    intersection = np.prod(np.clip(bottom_right - top_left, 0, None), axis=2)
-    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
-    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
-    union = area_a[:, None] + area_b[None, :] - intersection
-    return np.divide(intersection, union, out=np.zeros_like(intersection), where=union > 0)
 
 
 def average_precision(true_positive: np.ndarray, scores: np.ndarray, ground_truth_count: int) -> float:
@@ -89,7 +80,7 @@ def _true_positives(
     flags = np.zeros(len(boxes), np.float64)
     if not len(boxes) or not len(truth):
         return flags
-    iou = box_iou(boxes, truth)
+    iou = iou_matrix(boxes, truth)
     taken = np.zeros(len(truth), bool)
     for index in np.argsort(-scores, kind="stable"):
         best = int(np.argmax(iou[index]))

@@ -22,7 +22,6 @@ from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
 from local_aws.sagemaker_service.errors import ApiError, ResourceInUse, ResourceNotFound
 from local_aws.sagemaker_service.store import StateDb
 
-ACTIVE_STATUSES = ("Initializing", "InProgress", "Stopping")
 RUNNABLE_STATUSES = ("Initializing", "InProgress")
 MAX_FAILURE_REASON = 1024
 _ACTIVE_SQL = "('Initializing', 'InProgress', 'Stopping')"
