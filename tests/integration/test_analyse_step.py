@@ -1,4 +1,5 @@
-"""The analyse step on a format-exact labeling job tree in moto S3, with auto-labeling logs in moto logs."""
+"""The analyse step on a labeling job tree the local stack wrote (a recording, copied into moto S3), with
+auto-labeling logs in moto logs."""
 
 import io
 import json
@@ -17,7 +18,7 @@ from ground_truth_pipeline.object_store import S3ObjectStore
 from ground_truth_pipeline.open_images import ReferenceBox, SelectedImage, selected_images_to_json_lines
 from ground_truth_pipeline.steps import analyse_step
 from tests.conftest import REGION
-from tests.labeling_job_tree import write_labeling_job_tree
+from tests.fixtures.recorded_trees import AUTO_JOB, RecordedTree
 
 pytestmark = [pytest.mark.integration, pytest.mark.calendar]
 
@@ -31,21 +32,12 @@ def experiment(s3_client):
     run = ExperimentRun("ground_truth_object_detection", "manual__1", BUCKET, "demo", "Bird", "/m/015p6")
     layout = run.layout
     store = S3ObjectStore(s3_client, BUCKET)
-    tree = write_labeling_job_tree(
-        store,
-        layout.labeling_job_key(JOB) + "/",
-        n_images=30,
-        workers=3,
-        iterations=3,
-        auto_fraction=0.3,
-        include_failed=True,
-        source_prefix=layout.uri("images") + "/",
-        seed=3,
-    )
+    tree = RecordedTree.load(AUTO_JOB)  # 30 images, 5 workers, automated labeling, one not an image
+    tree.copy_to(store, layout.labeling_job_key(JOB) + "/", source_prefix=layout.uri("images") + "/")
     manifest = read_output_manifest(store, layout.labeling_job_key(JOB) + "/", "category")
     reference = []
     for index, image in enumerate(manifest.images):
-        width, height = (int(v) for v in tree.image_sizes[index])
+        width, height = tree.image_sizes[index] or (320, 240)
         pixels = np.full((height, width, 3), 180, np.uint8)
         buffer = io.BytesIO()
         Image.fromarray(pixels).save(buffer, format="JPEG")
@@ -78,8 +70,24 @@ def experiment(s3_client):
     return run, tree
 
 
+def recorded_counts(tree):
+    """Consolidated boxes, worker boxes and human-labeled images with boxes, read plainly from the files."""
+    lines = [json.loads(line) for line in (tree.folder / "manifests/output/output.manifest").open()]
+    consolidated = sum(len(line["category"]["annotations"]) for line in lines if "category" in line)
+    worker = 0
+    for path in (tree.folder / "annotations/worker-response").rglob("*.json"):
+        for answer in json.loads(path.read_text())["answers"]:
+            worker += len(answer["answerContent"]["boundingBox"]["boundingBoxes"])
+    human_with_boxes = sum(
+        1
+        for line in lines
+        if line["category-metadata"].get("human-annotated") == "yes" and line["category"]["annotations"]
+    )
+    return consolidated, worker, human_with_boxes
+
+
 def context(**params):
-    defaults = {"task_price_usd": 0.036, "workers_per_image": 3, "workteam_arn": ""}
+    defaults = {"task_price_usd": 0.036, "workers_per_image": 5, "workteam_arn": ""}
     return {
         "params": defaults | params,
         "dag": SimpleNamespace(dag_id="ground_truth_object_detection"),
@@ -95,17 +103,18 @@ def test_analyse_writes_metrics_table_and_report(experiment, s3_client):
     layout = run.layout
     metrics = json.loads(s3_client.get_object(Bucket=BUCKET, Key=layout.metrics_key)["Body"].read())
     assert metrics["images"] == 30 == summary["images"]
-    assert metrics["failed_images"] == 1
-    assert metrics["human_labeled_images"] == len(tree.human_object_ids)
-    assert metrics["auto_labeled_images"] == len(tree.auto_object_ids)
-    human_price = 0.08 + 3 * 0.036
-    assert metrics["cost_usd"]["human"] == pytest.approx(sum(tree.human_images.values()) * human_price)
-    assert metrics["cost_usd"]["auto"] == pytest.approx(sum(tree.auto_images.values()) * 0.08)
+    assert metrics["failed_images"] == 1 == tree.counters["FailedNonRetryableError"]
+    assert metrics["human_labeled_images"] == tree.counters["HumanLabeled"]
+    assert metrics["auto_labeled_images"] == tree.counters["MachineLabeled"]
+    human_price = 0.08 + 5 * 0.036
+    assert metrics["cost_usd"]["human"] == pytest.approx(tree.counters["HumanLabeled"] * human_price)
+    assert metrics["cost_usd"]["auto"] == pytest.approx(tree.counters["MachineLabeled"] * 0.08)
     # The reference boxes are the consolidated boxes themselves: every labeled image matches perfectly.
     assert metrics["detection_vs_reference"]["ap50"] == pytest.approx(1.0)
     assert metrics["mean_image_miou"]["auto"] == pytest.approx(1.0)
     assert metrics["reference_boxes"] is True is summary["reference_boxes"]
-    assert metrics["boxes"]["reference"] == metrics["boxes"]["consolidated"] == tree.box_counts.sum()
+    consolidated_boxes, _, _ = recorded_counts(tree)
+    assert metrics["boxes"]["reference"] == metrics["boxes"]["consolidated"] == consolidated_boxes
     assert 0.5 < metrics["worker_agreement"]["mean_worker_miou_with_consolidated"] < 1.0
     models = metrics["auto_labeling_models"]
     assert [m["training_job"] for m in models] == [name for _, name in tree.training_jobs]
@@ -155,16 +164,13 @@ def test_a_run_on_own_images_reports_what_needs_no_reference_boxes(experiment, s
         "n_references",
     }
     assert set(metrics["detection_vs_reference"].values()) == {None}
-    assert metrics["boxes"] == {
-        "consolidated": int(tree.box_counts.sum()),
-        "worker": tree.worker_boxes,
-        "reference": None,
-    }
+    consolidated_boxes, worker_boxes, human_images_with_boxes = recorded_counts(tree)
+    assert metrics["boxes"] == {"consolidated": consolidated_boxes, "worker": worker_boxes, "reference": None}
     # What needs no reference is measured as for any run.
-    assert metrics["human_labeled_images"] == len(tree.human_object_ids)
-    assert metrics["cost_usd"]["human"] == pytest.approx(sum(tree.human_images.values()) * (0.08 + 3 * 0.036))
+    assert metrics["human_labeled_images"] == tree.counters["HumanLabeled"]
+    assert metrics["cost_usd"]["human"] == pytest.approx(tree.counters["HumanLabeled"] * (0.08 + 5 * 0.036))
     agreement = metrics["worker_agreement"]
-    assert agreement["images"] == int((tree.box_counts[tree.human_object_ids] > 0).sum())
+    assert agreement["images"] == human_images_with_boxes
     assert 0.5 < agreement["mean_worker_miou_with_consolidated"] < 1.0
     assert metrics["mean_image_confidence"]["human"] > 0.3
 

@@ -16,7 +16,7 @@ from ground_truth_pipeline.manifests import input_manifest
 from ground_truth_pipeline.object_store import S3ObjectStore
 from ground_truth_pipeline.steps import claims, label_step, train_step
 from tests.conftest import REGION, ROOT
-from tests.labeling_job_tree import write_labeling_job_tree
+from tests.fixtures.recorded_trees import HUMAN_JOB, RecordedTree
 
 pytestmark = pytest.mark.integration
 
@@ -46,7 +46,9 @@ HYPERPARAMETERS = {
     "image_shape": 300,
     "label_width": 350,
 }
-N_IMAGES = 21  # one of them fails labeling: 20 labeled lines, 16 for training and 4 for validation
+# The recorded job's 14 images (Bird and Eagle): one fails labeling, 13 labeled lines, 10 for training and 3
+# for validation.
+TRAIN_LINES, VALIDATION_LINES = 10, 3
 LABELED_IMAGES = 100  # the reference's quick demo: $26 at worst with 5 workers at $0.036
 AUTO_LABELING_MIN_VARIABLE = "AIRFLOW__GROUND_TRUTH_OBJECT_DETECTION__AUTO_LABELING_MIN_IMAGES"
 
@@ -296,15 +298,11 @@ def labeled(s3_client, run):
     layout = run.layout
     store = S3ObjectStore(s3_client, BUCKET)
     job_name = run.resource_name("label")
-    tree = write_labeling_job_tree(
-        store,
-        layout.labeling_job_key(job_name) + "/",
-        n_images=N_IMAGES,
-        workers=2,
-        include_failed=True,
-        class_names=("Bird", "Eagle"),
-        source_prefix=layout.uri("images") + "/",
-        seed=5,
+    recorded = RecordedTree.load(HUMAN_JOB)
+    images = layout.uri("images") + "/"
+    recorded.copy_to(store, layout.labeling_job_key(job_name) + "/", source_prefix=images)
+    tree = SimpleNamespace(
+        source_refs=recorded.source_refs_under(images), failed_object_ids=recorded.failed_object_ids
     )
     categories = {"labels": [{"label": "Bird"}, {"label": "Eagle"}]}
     store.write_bytes(layout.label_categories_key, json.dumps(categories).encode())
@@ -336,9 +334,10 @@ def test_split_writes_80_20_of_the_labeled_lines(labeled, s3_client, run):
     train_text = read_text(s3_client, layout.train_manifest_key)
     validation_text = read_text(s3_client, layout.validation_manifest_key)
     train, validation = source_refs(train_text), source_refs(validation_text)
-    assert (len(train), len(validation)) == (16, 4)
-    assert result["num_training_samples"] == 16 == len([line for line in train_text.split("\n") if line])
-    assert result["num_validation_samples"] == 4
+    assert (len(train), len(validation)) == (TRAIN_LINES, VALIDATION_LINES)
+    written = [line for line in train_text.split("\n") if line]
+    assert result["num_training_samples"] == TRAIN_LINES == len(written)
+    assert result["num_validation_samples"] == VALIDATION_LINES
     assert train_text.endswith("}\n") and validation_text.endswith("}\n")
     assert result["excluded_failed"] == 1
     assert result["num_classes"] == 2
@@ -362,8 +361,9 @@ def test_split_ignores_blank_lines_of_the_output_manifest(labeled, s3_client, ru
     result = split(run, labeling_job)
     train_text = read_text(s3_client, run.layout.train_manifest_key)
     assert result["excluded_failed"] == 1
-    assert (result["num_training_samples"], result["num_validation_samples"]) == (16, 4)
-    assert train_text.count("\n") == 16 and "\r" not in train_text
+    counts = (result["num_training_samples"], result["num_validation_samples"])
+    assert counts == (TRAIN_LINES, VALIDATION_LINES)
+    assert train_text.count("\n") == TRAIN_LINES and "\r" not in train_text
 
 
 def test_split_is_seeded(labeled, s3_client, run):
@@ -408,7 +408,7 @@ def test_training_job_request_trains_on_the_split_in_pipe_mode(labeled, run):
         assert channels[name]["RecordWrapperType"] == "RecordIO"
         assert channels[name]["ContentType"] == "application/x-recordio"
     hyperparameters = request["HyperParameters"]
-    assert hyperparameters["num_training_samples"] == "16"
+    assert hyperparameters["num_training_samples"] == str(TRAIN_LINES)
     assert hyperparameters["num_classes"] == "2"
     assert hyperparameters["epochs"] == "5"
     assert hyperparameters["mini_batch_size"] == "1"
@@ -446,21 +446,16 @@ def test_a_bad_hyperparameter_is_a_clear_error(labeled, run, override, message):
 
 
 def record_other_run_of_the_class(
-    s3_client, run_id: str, n_images: int, categories: tuple[str, ...] = ("Bird", "Eagle")
+    s3_client, run_id: str, categories: tuple[str, ...] = ("Bird", "Eagle")
 ) -> list[str]:
-    """Another run of Bird whose labels were recorded; the source-refs of its labeled images."""
+    """Another run of Bird whose labels were recorded (the recorded job again, in that run's folders); the
+    source-refs of its labeled images."""
     other = ExperimentRun("ground_truth_object_detection", run_id, BUCKET, "demo", "Bird", "/m/015p6")
     store = S3ObjectStore(s3_client, BUCKET)
     job_name = other.resource_name("label")
-    tree = write_labeling_job_tree(
-        store,
-        other.layout.labeling_job_key(job_name) + "/",
-        n_images=n_images,
-        workers=2,
-        class_names=("Bird", "Eagle"),
-        source_prefix=other.layout.uri("images") + "/",
-        seed=7,
-    )
+    tree = RecordedTree.load(HUMAN_JOB)
+    images = other.layout.uri("images") + "/"
+    tree.copy_to(store, other.layout.labeling_job_key(job_name) + "/", source_prefix=images)
     manifest_uri = other.layout.uri_of_key(other.layout.output_manifest_key(job_name))
     record = {
         "run_id": run_id,
@@ -469,13 +464,14 @@ def record_other_run_of_the_class(
         "label_categories": list(categories),
     }
     store.write_bytes(other.layout.labeled_run_key, json.dumps(record).encode())
-    return list(tree.source_refs)
+    failed = set(tree.failed_object_ids)
+    return [ref for i, ref in enumerate(tree.source_refs_under(images)) if i not in failed]
 
 
 def test_training_uses_every_recorded_run_of_the_class_unless_told_not_to(labeled, s3_client, run):
     labeling_job, tree = labeled
-    earlier = record_other_run_of_the_class(s3_client, "scheduled__2026-12-01T00:00:00+00:00", 10)
-    record_other_run_of_the_class(s3_client, "scheduled__2026-12-02T00:00:00+00:00", 7, ("Bird", "Swan"))
+    earlier = record_other_run_of_the_class(s3_client, "scheduled__2026-12-01T00:00:00+00:00")
+    record_other_run_of_the_class(s3_client, "scheduled__2026-12-02T00:00:00+00:00", ("Bird", "Swan"))
     other_class = ExperimentRun(
         "ground_truth_object_detection", "manual__9", BUCKET, "demo", "Swan", "/m/0dftk"
     )
@@ -490,7 +486,8 @@ def test_training_uses_every_recorded_run_of_the_class_unless_told_not_to(labele
     own = set(tree.source_refs) - {tree.source_refs[i] for i in tree.failed_object_ids}
     assert set(refs) == own | set(earlier)
     assert everything["labeled_runs"] == 2
-    assert everything["num_training_samples"] + everything["num_validation_samples"] == len(own) + 10
+    trained_on = everything["num_training_samples"] + everything["num_validation_samples"]
+    assert trained_on == len(own) + len(earlier)
 
     only_own = split(run, labeling_job, train_on_all_class_labels=False)
     assert only_own["labeled_runs"] == 1

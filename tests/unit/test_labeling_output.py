@@ -20,74 +20,203 @@ from ground_truth_pipeline.labeling_output import (
     read_worker_responses,
 )
 from ground_truth_pipeline.object_store import LocalObjectStore
-from tests.labeling_job_tree import write_labeling_job_tree
+from tests.fixtures.recorded_trees import AUTO_JOB, HUMAN_JOB, RecordedTree
 
 JOB = "exp/labeling/birds-job/"
+# Output trees the local stack wrote (tests/fixtures/labeling_job_trees/): the readers read what the stack
+# writes, in AWS's layout, and tests/local_aws/test_recorded_labeling_job_trees.py keeps the two in step.
+HUMAN = RecordedTree.load(HUMAN_JOB)
+AUTO = RecordedTree.load(AUTO_JOB)
+RECORDED = pytest.mark.parametrize("tree", [HUMAN, AUTO], ids=lambda tree: tree.name)
 
 
-@pytest.fixture(scope="module")
-def generated(tmp_path_factory):
-    store = LocalObjectStore(tmp_path_factory.mktemp("tree"))
-    tree = write_labeling_job_tree(
-        store, JOB, n_images=60, workers=3, iterations=3, auto_fraction=0.3, include_failed=True, seed=3
-    )
-    return store, tree
+def _worker_response_files(tree):
+    """(iteration, datasetObjectId, document) of every worker-response file, by iteration and object."""
+    files = [
+        (int(path.parts[-3].removeprefix("iteration-")), int(path.parts[-2]), json.loads(path.read_text()))
+        for path in (tree.folder / "annotations/worker-response").glob("iteration-*/*/*.json")
+    ]
+    return sorted(files, key=lambda file: file[:2])
 
 
-def test_generated_tree_worker_responses_are_read_in_full(generated):
-    store, tree = generated
-    dataset = load_labeling_dataset(store, JOB, "category", reference=None)
+def _drawn_boxes(answer):
+    """The boxes of an answer, under whatever name the template gave its bounding-box element."""
+    (element,) = answer["answerContent"].values()
+    return element["boundingBoxes"], element["inputImageProperties"]
 
-    assert len(dataset.images) == 60
-    assert dataset.worker_ids == tree.worker_ids
-    assert len(dataset.workers) == tree.worker_boxes
-    human = np.zeros(60, bool)
-    human[tree.human_object_ids] = True
-    np.testing.assert_array_equal(dataset.human_mask, human)
-    np.testing.assert_array_equal(dataset.workers.counts(60), np.where(human, 3 * tree.box_counts, 0))
-    assert dataset.workers.worker.min() == 0 and dataset.workers.worker.max() == len(tree.worker_ids) - 1
-    assert ((dataset.workers.xyxy >= 0) & (dataset.workers.xyxy <= 1)).all()
+
+@RECORDED
+def test_recorded_worker_responses_are_read_in_full(tree):
+    dataset = load_labeling_dataset(tree.store, tree.job_prefix, "category", reference=None)
+    files = _worker_response_files(tree)
+    n_images = len(tree.source_refs)
+
+    assert len(dataset.images) == n_images
+    answers = [answer for _, _, document in files for answer in document["answers"]]
+    assert dataset.worker_ids == list(dict.fromkeys(answer["workerId"] for answer in answers))
+    assert dataset.workers.worker.min() == 0 and dataset.workers.worker.max() == len(dataset.worker_ids) - 1
+    # Humans labeled the objects with worker responses; the one that is not an image failed; the stack's
+    # counters agree.
+    answered = sorted(oid for _, oid, _ in files)
+    np.testing.assert_array_equal(np.flatnonzero(dataset.labeled_by_humans), answered)
+    np.testing.assert_array_equal(np.flatnonzero(dataset.failed_mask), tree.failed_object_ids)
+    assert dataset.labeled_by_humans.sum() == tree.counters["HumanLabeled"]
+    assert dataset.labeled_by_machine.sum() == tree.counters["MachineLabeled"]
     assert len(dataset.reference) == 0
 
-    # Each worker box is a small jitter of the consolidated box it copies.
-    consolidated = dataset.consolidated
-    for image in tree.human_object_ids[:10]:
-        mine = consolidated.of_image(int(image)).xyxy
-        for worker_box in dataset.workers.of_image(int(image)).xyxy:
-            assert np.abs(mine - worker_box).max(axis=1).min() < 0.06
+    # Every box drawn, with its class, in pixels of the image normalised by its size.
+    class_ids = {name: class_id for class_id, name in enumerate(tree.categories)}
+    assert len(dataset.workers) == sum(len(_drawn_boxes(answer)[0]) for answer in answers)
+    for _, object_id, document in files:
+        expected = []
+        for answer in document["answers"]:
+            boxes, size = _drawn_boxes(answer)
+            scale = np.array([size["width"], size["height"]] * 2)
+            for box in boxes:
+                corners = [box["left"], box["top"], box["left"] + box["width"], box["top"] + box["height"]]
+                expected.append([class_ids[box["label"]], *(np.array(corners) / scale)])
+        drawn = dataset.workers.of_image(object_id)
+        actual = np.column_stack([drawn.class_id, drawn.xyxy])
+        np.testing.assert_allclose(
+            np.sort(actual, axis=0), np.sort(np.array(expected).reshape(-1, 5), axis=0)
+        )
+    assert ((dataset.workers.xyxy >= 0) & (dataset.workers.xyxy <= 1)).all()
+
+    # Consolidation averages the workers' matching boxes: each consolidated box is near one a worker drew.
+    for image in np.flatnonzero(dataset.labeled_by_humans):
+        drawn = dataset.workers.of_image(int(image)).xyxy
+        for box in dataset.consolidated.of_image(int(image)).xyxy:
+            assert np.abs(drawn - box).max(axis=1).min() < 0.06
 
 
-def test_generated_tree_answers_carry_iteration_and_task_time(generated):
-    store, tree = generated
-    identity = {i: i for i in range(60)}
-    responses = read_worker_responses(store, JOB, identity, class_ids={"Bird": 0})
+@RECORDED
+def test_recorded_answers_carry_iteration_worker_and_task_time(tree):
+    identity = {i: i for i in range(len(tree.source_refs))}
+    class_ids = {name: class_id for class_id, name in enumerate(tree.categories)}
+    responses = read_worker_responses(tree.store, tree.job_prefix, identity, class_ids)
 
-    assert len(responses.task_seconds) == tree.worker_answers
-    np.testing.assert_array_equal(
-        responses.answer_iteration, tree.object_iteration[responses.answer_object_id]
+    read = list(
+        zip(
+            responses.answer_iteration.tolist(),
+            responses.answer_object_id.tolist(),
+            [responses.worker_ids[w] for w in responses.answer_worker],
+            responses.task_seconds.tolist(),
+            strict=True,
+        )
     )
-    assert ((responses.task_seconds >= 5) & (responses.task_seconds <= 120)).all()
-    assert set(responses.answer_object_id.tolist()) == set(tree.human_object_ids.tolist())
+    assert read == [
+        (iteration, object_id, answer["workerId"], answer["timeSpentInSeconds"])
+        for iteration, object_id, document in _worker_response_files(tree)
+        for answer in document["answers"]
+    ]
+    assert len(read) == tree.workers * tree.counters["HumanLabeled"]
+    np.testing.assert_array_equal(responses.answer_image, responses.answer_object_id)
 
 
-def test_generated_tree_counts_per_iteration(generated):
-    store, tree = generated
-    human = read_consolidation_counts(store, JOB, "category")
-    auto = read_auto_label_counts(store, JOB, "category")
+def _counts(labels):
+    return {iteration: (c.images, c.boxes, c.finished_at) for iteration, c in labels.items()}
 
-    assert {k: v.images for k, v in human.items()} == tree.human_images
-    assert {k: v.boxes for k, v in human.items()} == tree.human_boxes
-    assert {k: v.finished_at for k, v in human.items()} == tree.human_finished_at
-    assert {k: v.images for k, v in auto.items()} == tree.auto_images
-    assert {k: v.boxes for k, v in auto.items()} == tree.auto_boxes
-    assert {k: v.finished_at for k, v in auto.items()} == tree.auto_finished_at
-    jobs = list_auto_labeling_training_jobs(store, JOB)
-    assert [(job.iteration, job.job_name) for job in jobs] == tree.training_jobs
+
+def _consolidated_boxes(tree):
+    manifest = tree.folder / "manifests/output/output.manifest"
+    lines = [json.loads(line) for line in manifest.read_text().splitlines()]
+    return sum(len(line["category"]["annotations"]) for line in lines if "category" in line)
+
+
+def test_recorded_human_job_counts_per_iteration():
+    human = read_consolidation_counts(HUMAN.store, HUMAN.job_prefix, "category")
+    auto = read_auto_label_counts(HUMAN.store, HUMAN.job_prefix, "category")
+
+    # The probe batch (10 objects, one not an image), then the other 4 in two consolidation batches: the
+    # iteration finished with the later one.
+    assert _counts(human) == {
+        1: (9, 13, datetime(2026, 11, 26, 10, 1, 25)),
+        2: (4, 10, datetime(2026, 11, 26, 10, 4, 19)),
+    }
+    assert auto == {}
+    assert list_auto_labeling_training_jobs(HUMAN.store, HUMAN.job_prefix) == []
+    assert sum(c.boxes for c in human.values()) == _consolidated_boxes(HUMAN)
+
+    summary = iteration_summary(human, auto, LabelPrices(workers=HUMAN.workers))
+    assert summary["iteration"].tolist() == [1, 2]
+    assert summary["human_images"].sum() == HUMAN.counters["TotalLabeled"]
+    np.testing.assert_allclose(summary["human_cost"], summary["human_images"] * (0.08 + 3 * 0.036))
+    assert summary["auto_cost"].sum() == 0
+
+
+def test_recorded_auto_labeling_job_counts_per_iteration():
+    human = read_consolidation_counts(AUTO.store, AUTO.job_prefix, "category")
+    auto = read_auto_label_counts(AUTO.store, AUTO.job_prefix, "category")
+
+    # Humans: the probe (iteration 1), no first training batch at this size (no iteration 2), the validation
+    # set (3), then the least sure objects of each round (one of iteration 4's three is not an image). The
+    # machine labels from iteration 4 on; its iterations end with the latest creation-date of their labels.
+    assert _counts(human) == {
+        1: (10, 13, datetime(2026, 11, 26, 10, 6, 51)),
+        3: (6, 8, datetime(2026, 11, 26, 10, 11, 41)),
+        4: (2, 6, datetime(2026, 11, 26, 10, 13, 39)),
+        5: (1, 3, datetime(2026, 11, 26, 10, 15, 5)),
+    }
+    assert _counts(auto) == {
+        4: (7, 9, datetime(2026, 11, 26, 10, 11, 41, 46000)),
+        5: (3, 5, datetime(2026, 11, 26, 10, 13, 39, 136000)),
+    }
+    assert sum(c.images for c in human.values()) == AUTO.counters["HumanLabeled"]
+    assert sum(c.images for c in auto.values()) == AUTO.counters["MachineLabeled"]
+    assert sum(c.boxes for c in [*human.values(), *auto.values()]) == _consolidated_boxes(AUTO)
+    jobs = list_auto_labeling_training_jobs(AUTO.store, AUTO.job_prefix)
+    assert (
+        [(job.iteration, job.job_name) for job in jobs]
+        == AUTO.training_jobs
+        == [
+            (4, "recorded-birds-auto-al-train-4"),
+            (5, "recorded-birds-auto-al-train-5"),
+        ]
+    )
 
     summary = iteration_summary(human, auto)
-    assert summary["iteration"].tolist() == [1, 2, 3]
-    assert summary["human_images"].sum() + summary["auto_images"].sum() == 59
+    assert summary["iteration"].tolist() == [1, 3, 4, 5]
+    assert summary["human_images"].sum() + summary["auto_images"].sum() == AUTO.counters["TotalLabeled"]
     np.testing.assert_allclose(summary["human_cost"], summary["human_images"] * 0.26)
+    np.testing.assert_allclose(summary["auto_cost"], summary["auto_images"] * 0.08)
+    # Each iteration ends with its last label, human or machine.
+    assert summary["finished_at"].tolist() == [
+        pd.Timestamp(2026, 11, 26, 10, 6, 51),
+        pd.Timestamp(2026, 11, 26, 10, 11, 41),
+        pd.Timestamp(2026, 11, 26, 10, 13, 39),
+        pd.Timestamp(2026, 11, 26, 10, 15, 5),
+    ]
+
+
+def test_recorded_answers_without_image_properties_take_the_manifest_sizes(tmp_path):
+    """AWS's answers may lack ``inputImageProperties`` (the stack's always have them): the boxes are then
+    normalised by the image size in the output manifest, to the same values."""
+    store = LocalObjectStore(tmp_path)
+    HUMAN.copy_to(store, JOB)
+    before = load_labeling_dataset(store, JOB, "category", reference=None)
+    for key in store.list_keys(JOB + "annotations/worker-response/"):
+        document = json.loads(store.read_bytes(key))
+        for answer in document["answers"]:
+            for element in answer["answerContent"].values():
+                del element["inputImageProperties"]
+        _write_json(store, key, document)
+
+    after = load_labeling_dataset(store, JOB, "category", reference=None)
+
+    assert len(after.workers) == len(before.workers) > 0
+    np.testing.assert_allclose(after.workers.xyxy, before.workers.xyxy)
+    with pytest.raises(
+        LabelingOutputError, match="inputImageProperties' is missing and the image size is not"
+    ):
+        read_worker_responses(store, JOB, {i: i for i in range(14)}, {"Bird": 0, "Eagle": 1})
+
+
+def test_recorded_worker_labels_must_be_categories_of_the_job():
+    with pytest.raises(
+        LabelingOutputError,
+        match=r"annotations/worker-response/iteration-1/\d+/.*\.json: .*'Eagle', not one of the known labels",
+    ):
+        read_worker_responses(HUMAN.store, HUMAN.job_prefix, {i: i for i in range(14)}, {"Bird": 0})
 
 
 def _write_json(store, key, obj):

@@ -13,8 +13,7 @@ from ground_truth_pipeline.manifests import (
     parse_output_manifest,
     split_manifest,
 )
-from ground_truth_pipeline.object_store import LocalObjectStore
-from tests.labeling_job_tree import write_labeling_job_tree
+from tests.fixtures.recorded_trees import AUTO_JOB, RecordedTree
 
 # The output manifest line of the formats reference, on one line as Ground Truth writes it.
 HUMAN_LINE = (
@@ -211,24 +210,28 @@ def test_manifest_bytes_and_sample_count_ignore_the_trailing_newline():
     assert count_samples(b"") == 0
 
 
-def test_generated_output_manifest_parses_with_known_counts(tmp_path):
-    store = LocalObjectStore(tmp_path)
-    tree = write_labeling_job_tree(
-        store, "out/job-a/", n_images=40, workers=3, iterations=3, auto_fraction=0.25, include_failed=True
-    )
-    with store.open_text("out/job-a/manifests/output/output.manifest") as lines:
+def test_recorded_output_manifest_parses_with_known_counts():
+    """The output manifest the local stack wrote for a job with automated labeling (30 images, one of them
+    not an image)."""
+    tree = RecordedTree.load(AUTO_JOB)
+    with tree.store.open_text(tree.job_prefix + "manifests/output/output.manifest") as lines:
         manifest = parse_output_manifest(lines, "category")
-    assert manifest.job_name == "job-a"
-    assert len(manifest.images) == 40
-    assert [img.object_id for img in manifest.images if img.failure_reason] == tree.failed_object_ids.tolist()
+    recorded = [json.loads(line) for line in (tree.folder / "manifests/output/output.manifest").open()]
+    assert manifest.job_name == AUTO_JOB
+    assert len(manifest.images) == 30
+    assert [img.object_id for img in manifest.images] == list(range(30))
+    assert [img.object_id for img in manifest.images if img.failure_reason] == tree.failed_object_ids == [16]
+    assert manifest.images[16].failure_reason.startswith("ClientError: The data object s3://recorded-trees/")
     human = [img.object_id for img in manifest.images if img.human_annotated]
-    assert human == tree.human_object_ids.tolist()
-    np.testing.assert_array_equal(manifest.consolidated.counts(40), tree.box_counts)
+    assert len(human) == tree.counters["HumanLabeled"]
+    assert human == [
+        i for i, line in enumerate(recorded) if line["category-metadata"].get("human-annotated") == "yes"
+    ]
+    boxes = [len(line["category"]["annotations"]) if "category" in line else 0 for line in recorded]
+    np.testing.assert_array_equal(manifest.consolidated.counts(30), boxes)
     assert [(img.width, img.height) for img in manifest.images if not img.failure_reason] == [
-        tuple(size) for i, size in enumerate(tree.image_sizes.tolist()) if i not in tree.failed_object_ids
+        size for size in tree.image_sizes if size is not None
     ]
-    assert [img.image_id for img in manifest.images] == [
-        ref.rsplit("/", 1)[1][:-4] for ref in tree.source_refs
-    ]
+    assert [img.image_id for img in manifest.images] == tree.image_ids
     split = split_manifest(manifest.raw_lines, "category", seed=1)
-    assert (len(split.train_lines), len(split.validation_lines), split.excluded_failed) == (31, 8, 1)
+    assert (len(split.train_lines), len(split.validation_lines), split.excluded_failed) == (23, 6, 1)
