@@ -14,6 +14,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sagemaker.models import sagemaker_backends
 from PIL import Image
 
+from ground_truth_pipeline.aws.resumable_sagemaker_hook import ResumableSageMakerHook
 from ground_truth_pipeline.aws_clients import AwsClients
 from ground_truth_pipeline.experiment import ExperimentRun
 from ground_truth_pipeline.sagemaker_requests import training_job_request
@@ -278,6 +279,12 @@ def endpoint_request(model, run, clients):
     return deploy_step.endpoint_request(run.as_dict(), model, context(), clients=clients)
 
 
+@pytest.fixture
+def hook(mocked_aws):
+    """The teardown's hook, on moto; the tests watch the calls of its own client."""
+    return ResumableSageMakerHook(aws_conn_id=None)
+
+
 def deploy(clients, endpoint_request, *config_names):
     """Create the endpoint configs ``config_names`` and the endpoint on the last of them."""
     for name in config_names:
@@ -299,7 +306,7 @@ def config_names(clients):
     )
 
 
-def test_delete_endpoint_removes_the_endpoint_and_every_config_of_the_run(endpoint_request, clients):
+def test_delete_endpoint_removes_the_endpoint_and_every_config_of_the_run(endpoint_request, clients, hook):
     config = endpoint_request["EndpointConfig"]["EndpointConfigName"]
     # A retried endpoint task moved the endpoint to <config>-2; another run's config must survive.
     deploy(clients, endpoint_request, config, f"{config}-2")
@@ -307,22 +314,22 @@ def test_delete_endpoint_removes_the_endpoint_and_every_config_of_the_run(endpoi
         **(endpoint_request["EndpointConfig"] | {"EndpointConfigName": "other-epc"})
     )
 
-    result = deploy_step.delete_endpoint(endpoint_request, clients=clients, poll_seconds=0)
+    result = deploy_step.delete_endpoint(endpoint_request, hook=hook, poll_seconds=0)
     assert result["endpoint_deleted"] is True
     assert sorted(result["endpoint_configs_deleted"]) == [config, f"{config}-2"]
     assert endpoint_names(clients) == []
     assert config_names(clients) == ["other-epc"]
 
 
-def test_delete_endpoint_is_a_no_op_when_nothing_exists(endpoint_request, clients):
-    result = deploy_step.delete_endpoint(endpoint_request, clients=clients, poll_seconds=0)
+def test_delete_endpoint_is_a_no_op_when_nothing_exists(endpoint_request, clients, hook):
+    result = deploy_step.delete_endpoint(endpoint_request, hook=hook, poll_seconds=0)
     assert result == {"endpoint_deleted": False, "endpoint_configs_deleted": []}
 
 
-def test_delete_endpoint_deletes_a_config_left_without_endpoint(endpoint_request, clients):
+def test_delete_endpoint_deletes_a_config_left_without_endpoint(endpoint_request, clients, hook):
     config = endpoint_request["EndpointConfig"]["EndpointConfigName"]
     clients.sagemaker.create_endpoint_config(**endpoint_request["EndpointConfig"])
-    result = deploy_step.delete_endpoint(endpoint_request, clients=clients, poll_seconds=0)
+    result = deploy_step.delete_endpoint(endpoint_request, hook=hook, poll_seconds=0)
     assert result == {"endpoint_deleted": False, "endpoint_configs_deleted": [config]}
     assert config_names(clients) == []
 
@@ -336,7 +343,7 @@ def record_calls(client, operation):
     return calls
 
 
-def test_delete_endpoint_waits_for_an_endpoint_already_being_deleted(endpoint_request, clients):
+def test_delete_endpoint_waits_for_an_endpoint_already_being_deleted(endpoint_request, clients, hook):
     config = endpoint_request["EndpointConfig"]["EndpointConfigName"]
     deploy(clients, endpoint_request, config)
     endpoint_name = endpoint_request["Endpoint"]["EndpointName"]
@@ -349,19 +356,17 @@ def test_delete_endpoint_waits_for_an_endpoint_already_being_deleted(endpoint_re
         if len(describes) == 3:
             del backend.endpoints[endpoint_name]
 
-    clients.sagemaker.meta.events.register(
-        "after-call.sagemaker.DescribeEndpoint", finish_deleting_after_three_looks
-    )
-    deletes = record_calls(clients.sagemaker, "DeleteEndpoint")
+    hook.conn.meta.events.register("after-call.sagemaker.DescribeEndpoint", finish_deleting_after_three_looks)
+    deletes = record_calls(hook.conn, "DeleteEndpoint")
 
-    result = deploy_step.delete_endpoint(endpoint_request, clients=clients, poll_seconds=0)
+    result = deploy_step.delete_endpoint(endpoint_request, hook=hook, poll_seconds=0)
     assert deletes == []  # no second DeleteEndpoint for an endpoint already on its way out
     assert describes == ["Deleting", "Deleting", "Deleting", None]
     assert result == {"endpoint_deleted": True, "endpoint_configs_deleted": [config]}
     assert endpoint_names(clients) == [] and config_names(clients) == []
 
 
-def test_delete_endpoint_lets_a_creating_endpoint_settle_before_deleting_it(endpoint_request, clients):
+def test_delete_endpoint_lets_a_creating_endpoint_settle_before_deleting_it(endpoint_request, clients, hook):
     config = endpoint_request["EndpointConfig"]["EndpointConfigName"]
     deploy(clients, endpoint_request, config)
     endpoint_name = endpoint_request["Endpoint"]["EndpointName"]
@@ -378,28 +383,26 @@ def test_delete_endpoint_lets_a_creating_endpoint_settle_before_deleting_it(endp
     def record_status_at_delete(**kwargs):
         statuses_seen_by_delete.append(endpoint.endpoint_status)
 
-    clients.sagemaker.meta.events.register(
-        "after-call.sagemaker.DescribeEndpoint", in_service_after_two_looks
-    )
-    clients.sagemaker.meta.events.register("before-call.sagemaker.DeleteEndpoint", record_status_at_delete)
+    hook.conn.meta.events.register("after-call.sagemaker.DescribeEndpoint", in_service_after_two_looks)
+    hook.conn.meta.events.register("before-call.sagemaker.DeleteEndpoint", record_status_at_delete)
 
-    result = deploy_step.delete_endpoint(endpoint_request, clients=clients, poll_seconds=0)
+    result = deploy_step.delete_endpoint(endpoint_request, hook=hook, poll_seconds=0)
     assert looks[:3] == ["Creating", "Creating", "InService"]
     assert statuses_seen_by_delete == ["InService"]
     assert result == {"endpoint_deleted": True, "endpoint_configs_deleted": [config]}
     assert endpoint_names(clients) == []
 
 
-def test_delete_endpoint_gives_up_on_an_endpoint_that_never_goes(endpoint_request, clients):
+def test_delete_endpoint_gives_up_on_an_endpoint_that_never_goes(endpoint_request, clients, hook):
     deploy(clients, endpoint_request, endpoint_request["EndpointConfig"]["EndpointConfigName"])
     endpoint_name = endpoint_request["Endpoint"]["EndpointName"]
     sagemaker_backends[DEFAULT_ACCOUNT_ID][REGION].endpoints[endpoint_name].endpoint_status = "Deleting"
     with pytest.raises(TimeoutError, match=f"Endpoint {endpoint_name} still exists after 0"):
-        deploy_step.delete_endpoint(endpoint_request, clients=clients, poll_seconds=0, max_wait_seconds=0)
+        deploy_step.delete_endpoint(endpoint_request, hook=hook, poll_seconds=0, max_wait_seconds=0)
     assert config_names(clients) != []
 
 
-def test_a_retried_teardown_finishes_what_a_failed_one_began(endpoint_request, clients):
+def test_a_retried_teardown_finishes_what_a_failed_one_began(endpoint_request, clients, hook):
     config = endpoint_request["EndpointConfig"]["EndpointConfigName"]
     deploy(clients, endpoint_request, config, f"{config}-2", f"{config}-3")
     deletes = []
@@ -412,18 +415,18 @@ def test_a_retried_teardown_finishes_what_a_failed_one_began(endpoint_request, c
             )
 
     handler_id = "throttle-second-delete"
-    events = clients.sagemaker.meta.events
+    events = hook.conn.meta.events
     events.register(
         "before-parameter-build.sagemaker.DeleteEndpointConfig",
         throttle_the_second_delete,
         unique_id=handler_id,
     )
     with pytest.raises(ClientError, match="ThrottlingException"):
-        deploy_step.delete_endpoint(endpoint_request, clients=clients, poll_seconds=0)
+        deploy_step.delete_endpoint(endpoint_request, hook=hook, poll_seconds=0)
     assert len(config_names(clients)) == 2
     events.unregister("before-parameter-build.sagemaker.DeleteEndpointConfig", unique_id=handler_id)
 
-    retry = deploy_step.delete_endpoint(endpoint_request, clients=clients, poll_seconds=0)
+    retry = deploy_step.delete_endpoint(endpoint_request, hook=hook, poll_seconds=0)
     assert retry["endpoint_deleted"] is False
     assert sorted(retry["endpoint_configs_deleted"]) == [config, f"{config}-2"]
     assert config_names(clients) == []

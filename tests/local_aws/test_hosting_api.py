@@ -495,6 +495,7 @@ def test_the_providers_operators_deploy_and_the_pipeline_tears_down(
         SageMakerModelOperator,
     )
 
+    from ground_truth_pipeline.aws.resumable_sagemaker_hook import ResumableSageMakerHook
     from ground_truth_pipeline.aws_clients import AwsClients
     from ground_truth_pipeline.steps.deploy_step import delete_endpoint
 
@@ -539,7 +540,11 @@ def test_the_providers_operators_deploy_and_the_pipeline_tears_down(
     )
     assert "prediction" in json.loads(answer["Body"].read())
 
-    torn_down = delete_endpoint({"EndpointConfig": config, "Endpoint": endpoint}, clients, poll_seconds=0.5)
+    torn_down = delete_endpoint(
+        {"EndpointConfig": config, "Endpoint": endpoint},
+        ResumableSageMakerHook(aws_conn_id=airflow_connection),
+        poll_seconds=0.5,
+    )
 
     assert torn_down == {"endpoint_deleted": True, "endpoint_configs_deleted": [f"{name}-config"]}
     assert not process_alive(instance["pid"])

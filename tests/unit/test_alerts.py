@@ -67,13 +67,13 @@ def test_sends_nothing_without_a_target_and_names_the_settings_that_would_set_on
     assert "AIRFLOW__GROUND_TRUTH_OBJECT_DETECTION__ALERT_EMAILS" in message
 
 
-def test_publishes_with_the_connection_named_in_the_params(alert_environment, monkeypatch):
+def test_publishes_through_the_aws_default_connection(alert_environment, monkeypatch):
     west = subscribe_queue("us-west-2")
     monkeypatch.setenv(
-        "AIRFLOW_CONN_ALERTS_AWS", json.dumps({"conn_type": "aws", "extra": {"region_name": "us-west-2"}})
+        "AIRFLOW_CONN_AWS_DEFAULT", json.dumps({"conn_type": "aws", "extra": {"region_name": "us-west-2"}})
     )
 
-    notify_task_failure(failure_context({"alert_topic_arn": west.topic_arn, "aws_conn_id": "alerts_aws"}))
+    notify_task_failure(failure_context({"alert_topic_arn": west.topic_arn}))
 
     assert len(west.received()) == 1
 

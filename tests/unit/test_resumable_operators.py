@@ -17,11 +17,11 @@ from unittest import mock
 import boto3
 import botocore.session
 import pytest
+from airflow.providers.amazon.aws.exceptions import WaiterMaxAttemptsError
 from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
 from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
 from airflow.sdk.exceptions import AirflowException, TaskDeferred
 from botocore.client import BaseClient
-from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.sagemaker.models import SageMakerModelBackend, sagemaker_backends
@@ -31,9 +31,8 @@ from ground_truth_pipeline.aws.resumable_operators import (
     ResumableModelOperator,
     ResumableTrainingOperator,
     ResumableTransformOperator,
-    candidate_names,
-    describe_or_none,
 )
+from ground_truth_pipeline.aws.resumable_sagemaker_hook import ResumableSageMakerHook
 
 REGION = "us-east-1"
 BUCKET = "gtod-unit-test"
@@ -120,37 +119,6 @@ def context() -> dict:
     return {"ti": mock.MagicMock()}
 
 
-# Names.
-
-
-def test_candidate_names_count_up_within_the_suffix_room() -> None:
-    names = list(candidate_names("job"))
-
-    assert names[:3] == ["job", "job-2", "job-3"]
-    assert names[-1] == "job-99"
-    assert len(names) == 99
-
-
-def test_candidate_names_stop_at_the_longest_valid_name() -> None:
-    base = "a" * 61
-
-    assert list(candidate_names(base)) == [base] + [f"{base}-{n}" for n in range(2, 10)]
-
-
-@pytest.mark.parametrize("code", ["ValidationException", "ResourceNotFound"])
-def test_describe_or_none_reads_not_found_codes_as_missing(code: str) -> None:
-    error = ClientError({"Error": {"Code": code, "Message": "Could not find it"}}, "DescribeModel")
-
-    assert describe_or_none(mock.Mock(side_effect=error), "m") is None
-
-
-def test_describe_or_none_raises_other_errors() -> None:
-    error = ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "DescribeModel")
-
-    with pytest.raises(ClientError, match="AccessDenied"):
-        describe_or_none(mock.Mock(side_effect=error), "m")
-
-
 # Training.
 
 
@@ -227,7 +195,7 @@ def test_training_retry_after_failed_jobs_runs_under_the_next_free_names(backend
 
 def test_training_fails_clearly_when_every_name_is_spent(backend, sagemaker_calls, context):
     base = "t" * 61
-    for name in candidate_names(base):
+    for name in ResumableSageMakerHook.candidate_names(base):
         sagemaker().create_training_job(
             **training_config(name) | {"ResourceConfig": RESOURCES, "StoppingCondition": STOP}
         )
@@ -599,6 +567,32 @@ def test_deferrable_endpoint_retry_defers_on_the_endpoint_being_created(
     assert changes(sagemaker_calls) == []
     assert (deferred.value.trigger.job_name, deferred.value.trigger.job_type) == (ENDPOINT, "endpoint")
     assert deferred.value.method_name == "execute_complete"
+
+
+def test_deferred_endpoint_wait_checks_as_often_as_max_ingestion_time_allows(deployed, backend, context):
+    backend.endpoints[ENDPOINT].endpoint_status = "Creating"
+    retry = endpoint_operator(deferrable=True, check_interval=30, max_ingestion_time=3600)
+
+    with pytest.raises(TaskDeferred) as deferred:
+        retry.execute(context)
+
+    _, trigger_kwargs = deferred.value.trigger.serialize()
+    assert (trigger_kwargs["waiter_delay"], trigger_kwargs["waiter_max_attempts"]) == (30, 120)
+    assert deferred.value.timeout == datetime.timedelta(seconds=3600)
+
+
+def test_endpoint_wait_gives_up_after_max_ingestion_time_not_after_as_many_checks(
+    deployed, backend, sagemaker_calls, context, monkeypatch
+):
+    backend.endpoints[ENDPOINT].endpoint_status = "Creating"
+    sleeps: list[float] = []
+    monkeypatch.setattr(time, "sleep", sleeps.append)
+
+    with pytest.raises(WaiterMaxAttemptsError):
+        endpoint_operator(check_interval=10, max_ingestion_time=30).execute(context)
+
+    assert sleeps == [10, 10]
+    assert changes(sagemaker_calls) == []
 
 
 def test_endpoint_config_without_the_endpoint_part_is_rejected(backend, context):

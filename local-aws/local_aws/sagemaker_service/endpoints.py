@@ -56,8 +56,15 @@ CREATE TABLE IF NOT EXISTS endpoints (
 )
 """,
 )
-# Statuses in which the manager deploys something.
+# The endpoint statuses (SageMaker's names) in one place, as the module docstring's lifecycle reaches them:
+# every status DescribeEndpoint and ListEndpoints may report,
+ENDPOINT_STATUSES = ("Creating", "InService", "Updating", "SystemUpdating", "Failed", "Deleting")
+# those in which the manager deploys something (the deployment ends InService or Failed),
 DEPLOYING_STATUSES = ("Creating", "Updating", "SystemUpdating")
+# those an endpoint keeps until it is updated or deleted (Deleting ends with the row gone),
+SETTLED_STATUSES = ("InService", "Failed")
+# and those in which an endpoint has a deployed config to describe.
+DEPLOYED_STATUSES = ("InService", "Updating", "SystemUpdating", "Deleting")
 
 
 def _now() -> float:

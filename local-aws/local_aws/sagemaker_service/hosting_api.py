@@ -19,6 +19,7 @@ from typing import Any
 from local_aws.config import LocalAwsConfig
 from local_aws.sagemaker_service.algorithm_images import check_object_detection_image
 from local_aws.sagemaker_service.endpoints import (
+    DEPLOYED_STATUSES,
     DEPLOYING_STATUSES,
     Endpoint,
     EndpointConfigStore,
@@ -32,8 +33,6 @@ from local_aws.sagemaker_service.protocol import Handler
 
 # These List operations sort newest first unless asked otherwise.
 _LIST_ORDER = "Descending"
-# The statuses in which an endpoint has a deployed config to describe.
-_DEPLOYED_STATUSES = ("InService", "Updating", "SystemUpdating", "Deleting")
 
 
 class HostingApi:
@@ -187,7 +186,7 @@ class HostingApi:
             "EndpointConfigName": endpoint.config_name,
             "ProductionVariants": (
                 [_variant_summary(variant) for variant in endpoint.variants]
-                if endpoint.status in _DEPLOYED_STATUSES
+                if endpoint.status in DEPLOYED_STATUSES
                 else None
             ),
             "EndpointStatus": endpoint.status,

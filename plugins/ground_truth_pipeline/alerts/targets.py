@@ -1,6 +1,7 @@
 """Where an alert goes: an SNS topic chosen per run, and e-mail recipients from Airflow's configuration.
 
-The topic is the run's param ``alert_topic_arn``, else the Airflow Variable ``ground_truth_alert_topic_arn``.
+The topic is the run's param ``alert_topic_arn``, else the Airflow Variable ``ground_truth_alert_topic_arn``,
+published through the connection ``aws_default``, the one every AWS call of the DAG uses.
 The recipients and the SMTP connection are read from ``[ground_truth_object_detection]`` when an alert is
 sent, in the process that sends it (DAG processor, worker or triggerer), so a change needs no DAG re-parse.
 """
@@ -18,7 +19,6 @@ from ground_truth_pipeline.configuration import CONFIG_SECTION
 
 ALERT_TOPIC_PARAM = "alert_topic_arn"
 ALERT_TOPIC_VARIABLE = "ground_truth_alert_topic_arn"
-AWS_CONN_ID_PARAM = "aws_conn_id"
 DEFAULT_AWS_CONN_ID = "aws_default"
 ALERT_EMAILS_OPTION = "alert_emails"
 SMTP_CONN_ID_OPTION = "alert_smtp_conn_id"
@@ -40,7 +40,7 @@ class AlertTargets:
         emails = conf.get(CONFIG_SECTION, ALERT_EMAILS_OPTION, fallback="")
         return cls(
             topic_arn=params.get(ALERT_TOPIC_PARAM) or Variable.get(ALERT_TOPIC_VARIABLE, default=None),
-            aws_conn_id=params.get(AWS_CONN_ID_PARAM) or DEFAULT_AWS_CONN_ID,
+            aws_conn_id=DEFAULT_AWS_CONN_ID,
             emails=tuple(address.strip() for address in emails.split(",") if address.strip()),
             smtp_conn_id=conf.get(CONFIG_SECTION, SMTP_CONN_ID_OPTION, fallback=DEFAULT_SMTP_CONN_ID),
         )

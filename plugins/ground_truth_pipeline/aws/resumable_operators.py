@@ -5,9 +5,11 @@ leftovers. Resource names are derived from the DAG run (``experiment.resource_na
 task asks for the same name. The stock operators then either fail on the name clash or create a second,
 timestamped job; the model and endpoint operators fail because the model or endpoint config exists.
 
-Each operator here looks first for what an earlier try left behind, then goes through the stock operator's
-own code (``super().execute``) for whatever still has to be created, so XComs and waiting behaviour stay
-those of the stock operators.
+Each operator here looks first, through :class:`ResumableSageMakerHook` (its ``aws_hook_class``), for what
+an earlier try left behind. The job and model operators then go through the stock operator's own code
+(``super().execute``) for whatever still has to be created, so XComs and waiting behaviour stay those of
+the stock operators; the endpoint operator creates or updates through the hook and waits as the stock one
+does.
 
 Training and transform jobs. SageMaker keeps a job name taken for good, even after the job failed, so a
 job cannot be re-run under its name. The operator looks the names ``<name>``, ``<name>-2``, ``<name>-3``,
@@ -26,14 +28,16 @@ is created under the next free name (``<config>-2``, ...) and the endpoint is up
 ``operation="update"`` does. An endpoint in service on the wanted config is returned as it is, one being
 created or updated is waited for, and one that failed, or that was deployed before one of its models was
 created again, is deleted and created again.
+
+Waits. ``check_interval`` and ``max_ingestion_time`` are seconds, as in the stock operators; ``max_attempts``
+(training and transform) is the number of checks the trigger makes. The endpoint operator, which has no
+``max_attempts``, checks as often as ``max_ingestion_time`` allows at ``check_interval``.
 """
 
 from __future__ import annotations
 
 import datetime
-import time
 import urllib.parse
-from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.links.sagemaker import SageMakerTransformJobLink
@@ -47,91 +51,38 @@ from airflow.providers.amazon.aws.operators.sagemaker import (
 )
 from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
 from airflow.sdk.exceptions import AirflowException
-from botocore.exceptions import ClientError
 
-from ground_truth_pipeline.experiment import MAX_RESOURCE_NAME_LENGTH, RETRY_SUFFIX_ROOM
+from ground_truth_pipeline.aws.resumable_sagemaker_hook import ResumableSageMakerHook, attempts_within
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-# DescribeX answers ValidationException for a missing resource on AWS (what the stock operators check);
-# ResourceNotFound is what SageMaker-compatible services may answer instead.
-NOT_FOUND_ERROR_CODES = frozenset({"ValidationException", "ResourceNotFound"})
-SPENT_JOB_STATES = frozenset({"Failed", "Stopped"})
-FAILED_ENDPOINT_STATES = frozenset({"Failed", "UpdateRollbackFailed"})
-SETTLING_ENDPOINT_STATES = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack"})
 
-
-def candidate_names(base_name: str) -> Iterator[str]:
-    """``base_name``, then ``base_name-2``, ``-3``, ... while the suffix fits the room names leave for it."""
-    yield base_name
-    for attempt in range(2, 10 ** (RETRY_SUFFIX_ROOM - 1)):
-        name = f"{base_name}-{attempt}"
-        if len(name) > MAX_RESOURCE_NAME_LENGTH:
-            return
-        yield name
-
-
-def describe_or_none(describe: Callable[[str], dict], name: str) -> dict | None:
-    """The description of the resource ``name``, or None when it does not exist."""
-    try:
-        return describe(name)
-    except ClientError as error:
-        if error.response["Error"]["Code"] in NOT_FOUND_ERROR_CODES:
-            return None
-        raise
-
-
-def defer_until_job_ends(
-    operator: ResumableTrainingOperator | ResumableTransformOperator, name: str, job_type: str
+def defer_until_done(
+    operator: ResumableTrainingOperator | ResumableTransformOperator | ResumableEndpointOperator,
+    name: str,
+    job_type: str,
+    max_attempts: int,
 ) -> None:
-    """Hand the wait for an existing job to the triggerer, as the stock operators do for a new one."""
+    """Hand the wait for a job or endpoint to the triggerer, as the stock operators do; it resumes in
+    their ``execute_complete``. ``max_attempts``: the most checks, ``check_interval`` seconds apart."""
     operator.defer(
-        timeout=(
-            datetime.timedelta(seconds=operator.max_ingestion_time)
-            if operator.max_ingestion_time
-            else operator.execution_timeout
-        ),
         trigger=SageMakerTrigger(
             job_name=name,
             job_type=job_type,
             waiter_delay=operator.check_interval,
-            waiter_max_attempts=operator.max_attempts,
+            waiter_max_attempts=max_attempts,
             aws_conn_id=operator.aws_conn_id,
             region_name=operator.region_name,
             verify=operator.verify,
             botocore_config=operator.botocore_config,
         ),
         method_name="execute_complete",
-    )
-
-
-def find_job_to_resume(
-    operator: SageMakerBaseOperator, base_name: str, describe: Callable[[str], dict], status_key: str
-) -> tuple[str, dict | None]:
-    """The job name a try should use, with the existing job's description or None if it must be created.
-
-    The first job on the ``candidate_names`` path that is not failed or stopped is resumed; the first free
-    name is created.
-    """
-    for name in candidate_names(base_name):
-        description = describe_or_none(describe, name)
-        if description is None:
-            return name, None
-        status = description[status_key]
-        if status not in SPENT_JOB_STATES:
-            operator.log.info("Found job %s of an earlier try (%s): resuming it.", name, status)
-            return name, description
-        operator.log.warning(
-            "Job %s of an earlier try ended %s (%s). SageMaker never reuses a job name, so this try "
-            "looks up the next name.",
-            name,
-            status,
-            description.get("FailureReason", "no reason given"),
-        )
-    raise AirflowException(
-        f"Every name from {base_name} to {name} is taken by a failed or stopped job; "
-        "look at why they failed before clearing the task again."
+        timeout=(
+            datetime.timedelta(seconds=operator.max_ingestion_time)
+            if operator.max_ingestion_time
+            else operator.execution_timeout
+        ),
     )
 
 
@@ -145,8 +96,9 @@ def reuse_or_remove_model(operator: SageMakerBaseOperator, model_config: dict) -
 
     An existing model with other containers (image or artifact) is deleted, so the caller can create it.
     """
+    hook: ResumableSageMakerHook = operator.hook
     name = model_config["ModelName"]
-    existing = describe_or_none(operator.hook.describe_model, name)
+    existing = hook.find_model(name)
     if existing is None:
         return None
     if _container_identity(existing) == _container_identity(model_config):
@@ -158,7 +110,7 @@ def reuse_or_remove_model(operator: SageMakerBaseOperator, model_config: dict) -
         _container_identity(existing),
         _container_identity(model_config),
     )
-    operator.hook.delete_model(name)
+    hook.delete_model(name)
     return None
 
 
@@ -174,16 +126,17 @@ class ResumableTrainingOperator(SageMakerTrainingOperator):
     """:class:`SageMakerTrainingOperator` that resumes the training job of an earlier try.
 
     See the module docstring for the naming policy. ``check_if_job_exists`` and ``action_if_job_exists``
-    are not accepted: the operator does its own lookup and never renames with a timestamp.
+    are not accepted: the operator does its own lookup and never renames with a timestamp. Like the stock
+    operator's lookup, it writes the name it settled on into the config's ``TrainingJobName``.
     """
+
+    aws_hook_class = ResumableSageMakerHook
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(check_if_job_exists=False, **kwargs)
 
     def execute(self, context: Context) -> dict:
-        name, existing = find_job_to_resume(
-            self, self.config["TrainingJobName"], self.hook.describe_training_job, "TrainingJobStatus"
-        )
+        name, existing = self.hook.find_training_job_to_resume(self.config["TrainingJobName"])
         self.config["TrainingJobName"] = name
         if existing is None:
             return super().execute(context)
@@ -193,7 +146,7 @@ class ResumableTrainingOperator(SageMakerTrainingOperator):
 
     def _wait_for_job(self, name: str) -> None:
         if self.deferrable:
-            defer_until_job_ends(self, name, "Training")
+            defer_until_done(self, name, "Training", self.max_attempts)
         if self.print_log:
             self.hook.check_training_status_with_log(
                 name,
@@ -223,18 +176,19 @@ class ResumableTransformOperator(SageMakerTransformOperator):
     like :class:`ResumableModelOperator` does, instead of being renamed with a timestamp.
     """
 
+    aws_hook_class = ResumableSageMakerHook
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(check_if_job_exists=False, check_if_model_exists=False, **kwargs)
 
     def execute(self, context: Context) -> dict:
         transform_config = self.config.get("Transform", self.config)
-        name, existing = find_job_to_resume(
-            self, transform_config["TransformJobName"], self.hook.describe_transform_job, "TransformJobStatus"
-        )
+        name, existing = self.hook.find_transform_job_to_resume(transform_config["TransformJobName"])
         transform_config["TransformJobName"] = name
         if existing is None:
             model_config = self.config.get("Model")
             if model_config and reuse_or_remove_model(self, model_config) is not None:
+                # The stock operator creates the config's Model part unconditionally.
                 self.config = {"Transform": transform_config}
             return super().execute(context)
         self._persist_job_link(context, name)
@@ -253,7 +207,7 @@ class ResumableTransformOperator(SageMakerTransformOperator):
 
     def _wait_for_job(self, name: str) -> None:
         if self.deferrable:
-            defer_until_job_ends(self, name, "Transform")
+            defer_until_done(self, name, "Transform", self.max_attempts)
         description = self.hook.check_status(
             name,
             "TransformJobStatus",
@@ -262,12 +216,14 @@ class ResumableTransformOperator(SageMakerTransformOperator):
             self.max_ingestion_time,
         )
         # check_status only treats "Failed" as a failure; a stopped transform job has partial output.
-        if description["TransformJobStatus"] in SPENT_JOB_STATES:
+        if description["TransformJobStatus"] in self.hook.spent_job_states:
             raise AirflowException(f"Transform job {name} ended {description['TransformJobStatus']}")
 
 
 class ResumableModelOperator(SageMakerModelOperator):
     """:class:`SageMakerModelOperator` that reuses the model of an earlier try when its containers match."""
+
+    aws_hook_class = ResumableSageMakerHook
 
     def execute(self, context: Context) -> dict:
         existing = reuse_or_remove_model(self, self.config)
@@ -284,6 +240,8 @@ class ResumableEndpointOperator(SageMakerEndpointOperator):
     XCom's ``EndpointConfig`` is the config the endpoint was deployed with, which may be ``<config>-2``.
     """
 
+    aws_hook_class = ResumableSageMakerHook
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if self.operation != "create":
@@ -292,48 +250,27 @@ class ResumableEndpointOperator(SageMakerEndpointOperator):
             )
 
     def execute(self, context: Context) -> dict:
-        endpoint_config, endpoint = self._endpoint_parts()
-        self._create_integer_fields()
-        self.parse_config_integers()
-        endpoint_name = endpoint["EndpointName"]
+        wanted_config, endpoint = self._endpoint_parts()
+        self.preprocess_config()  # parses the variants' integers in place
+        name = endpoint["EndpointName"]
 
-        current = self._usable_endpoint(endpoint_name)
+        current = self._endpoint_to_keep(name)
         config_name, create_config = self._endpoint_config_to_deploy(
-            endpoint_config, in_use=current["EndpointConfigName"] if current else None
+            wanted_config, in_use=current["EndpointConfigName"] if current else None
         )
-        endpoint["EndpointConfigName"] = config_name
-        endpoint_config["EndpointConfigName"] = config_name
-        self.config = {"Endpoint": endpoint}
         if create_config:
-            self.config["EndpointConfig"] = endpoint_config
-
+            self.log.info("Creating endpoint config %s.", config_name)
+            self.hook.create_endpoint_config({**wanted_config, "EndpointConfigName": config_name})
+        request = {**endpoint, "EndpointConfigName": config_name}
         if current is None:
-            return super().execute(context)
-        if current["EndpointConfigName"] == config_name:
-            if current["EndpointStatus"] in SETTLING_ENDPOINT_STATES:
-                self._wait_for_endpoint(endpoint_name)
-            return {
-                "EndpointConfig": serialize(self.hook.describe_endpoint_config(config_name)),
-                "Endpoint": serialize(self.hook.describe_endpoint(endpoint_name)),
-            }
-        if current["EndpointStatus"] in SETTLING_ENDPOINT_STATES:
-            self.log.info(
-                "Endpoint %s is %s: waiting before updating it.", endpoint_name, current["EndpointStatus"]
-            )
-            self.hook.get_waiter("endpoint_in_service").wait(
-                EndpointName=endpoint_name,
-                WaiterConfig={"Delay": self.check_interval, "MaxAttempts": self.max_ingestion_time},
-            )
-        self.log.info(
-            "Endpoint %s runs on %s: updating it to %s.",
-            endpoint_name,
-            current["EndpointConfigName"],
-            config_name,
-        )
-        if endpoint.pop("Tags", None):
-            self.log.warning("UpdateEndpoint takes no tags: endpoint %s keeps its tags.", endpoint_name)
-        self.operation = "update"
-        return super().execute(context)
+            self.log.info("Creating SageMaker endpoint %s.", name)
+            self.hook.create_endpoint(request, wait_for_completion=False)
+        elif current["EndpointConfigName"] != config_name:
+            self._update_endpoint(current, request)
+        elif current["EndpointStatus"] not in self.hook.endpoint_settling_states:
+            return self._described(name, config_name)
+        self._wait_for_endpoint(name)
+        return self._described(name, config_name)
 
     def _endpoint_parts(self) -> tuple[dict, dict]:
         if set(self.config) != {"EndpointConfig", "Endpoint"}:
@@ -349,57 +286,48 @@ class ResumableEndpointOperator(SageMakerEndpointOperator):
             )
         return endpoint_config, endpoint
 
-    def _usable_endpoint(self, endpoint_name: str) -> dict | None:
+    def _described(self, name: str, config_name: str) -> dict:
+        return {
+            "EndpointConfig": serialize(self.hook.describe_endpoint_config(config_name)),
+            "Endpoint": serialize(self.hook.describe_endpoint(name)),
+        }
+
+    def _endpoint_to_keep(self, name: str) -> dict | None:
         """The endpoint of an earlier try that can be kept, after deleting one that cannot."""
-        current = describe_or_none(self.hook.describe_endpoint, endpoint_name)
+        current = self.hook.find_endpoint(name)
         if current is None:
             return None
         status = current["EndpointStatus"]
-        if status == "Deleting":
-            self.log.info(
-                "Endpoint %s of an earlier try is being deleted: waiting for it to go.", endpoint_name
-            )
-        elif status in FAILED_ENDPOINT_STATES:
+        if status in self.hook.endpoint_deleting_states:
+            self.log.info("Endpoint %s of an earlier try is being deleted: waiting for it to go.", name)
+        elif status in self.hook.endpoint_failed_states:
             self.log.warning(
                 "Endpoint %s of an earlier try is %s (%s): deleting it to create it again.",
-                endpoint_name,
+                name,
                 status,
                 current.get("FailureReason", "no reason given"),
             )
-            self.hook.conn.delete_endpoint(EndpointName=endpoint_name)
-        elif status not in SETTLING_ENDPOINT_STATES and self._serves_replaced_model(current):
+        elif status not in self.hook.endpoint_settling_states and self._serves_replaced_model(current):
             self.log.warning(
                 "Endpoint %s was deployed before a model of its config %s was created again, so it still "
                 "serves the old containers: deleting it to create it again.",
-                endpoint_name,
+                name,
                 current["EndpointConfigName"],
             )
-            self.hook.conn.delete_endpoint(EndpointName=endpoint_name)
         else:
             return current
-        self._wait_until_endpoint_gone(endpoint_name)
+        self.hook.delete_endpoint_and_wait(name, self.check_interval, self.max_ingestion_time)
         return None
 
     def _serves_replaced_model(self, endpoint: dict) -> bool:
-        config = describe_or_none(self.hook.describe_endpoint_config, endpoint["EndpointConfigName"])
+        config = self.hook.find_endpoint_config(endpoint["EndpointConfigName"])
         if config is None:
             return True
         for variant in config["ProductionVariants"]:
-            model = describe_or_none(self.hook.describe_model, variant["ModelName"])
+            model = self.hook.find_model(variant["ModelName"])
             if model is None or model["CreationTime"] > endpoint["LastModifiedTime"]:
                 return True
         return False
-
-    def _wait_until_endpoint_gone(self, endpoint_name: str) -> None:
-        # Not the boto3 "endpoint_deleted" waiter: it fails on an endpoint that still reads "Failed"
-        # right after DeleteEndpoint was accepted.
-        deadline = time.monotonic() + self.max_ingestion_time
-        while describe_or_none(self.hook.describe_endpoint, endpoint_name) is not None:
-            if time.monotonic() > deadline:
-                raise AirflowException(
-                    f"Endpoint {endpoint_name} still exists {self.max_ingestion_time} s after deleting it"
-                )
-            time.sleep(self.check_interval)
 
     def _endpoint_config_to_deploy(self, wanted: dict, in_use: str | None) -> tuple[str, bool]:
         """The endpoint config name to deploy, and whether that config must be created first.
@@ -408,14 +336,7 @@ class ResumableEndpointOperator(SageMakerEndpointOperator):
         Otherwise the first config the endpoint does not use is deleted and its name reused, or the first
         free name on the ``candidate_names`` path is taken.
         """
-        existing: dict[str, dict] = {}
-        free_name = None
-        for name in candidate_names(wanted["EndpointConfigName"]):
-            description = describe_or_none(self.hook.describe_endpoint_config, name)
-            if description is None:
-                free_name = name
-                break
-            existing[name] = description
+        existing, free_name = self.hook.find_endpoint_configs(wanted["EndpointConfigName"])
         matching = [
             name
             for name, description in existing.items()
@@ -432,7 +353,7 @@ class ResumableEndpointOperator(SageMakerEndpointOperator):
                     "of this run uses it: deleting it to create it again.",
                     name,
                 )
-                self.hook.conn.delete_endpoint_config(EndpointConfigName=name)
+                self.hook.delete_endpoint_config(name)
                 return name, True
         if free_name is None:
             raise AirflowException(
@@ -446,23 +367,26 @@ class ResumableEndpointOperator(SageMakerEndpointOperator):
             )
         return free_name, True
 
-    def _wait_for_endpoint(self, endpoint_name: str) -> None:
+    def _update_endpoint(self, current: dict, request: dict) -> None:
+        """Move the endpoint to the config in ``request``, once it has settled (SageMaker refuses before)."""
+        name = request["EndpointName"]
+        if current["EndpointStatus"] in self.hook.endpoint_settling_states:
+            self.log.info("Endpoint %s is %s: waiting before updating it.", name, current["EndpointStatus"])
+            self.hook.wait_for_endpoint_in_service(name, self.check_interval, self.max_ingestion_time)
+        self.log.info(
+            "Endpoint %s runs on %s: updating it to %s.",
+            name,
+            current["EndpointConfigName"],
+            request["EndpointConfigName"],
+        )
+        if request.pop("Tags", None):
+            self.log.warning("UpdateEndpoint takes no tags: endpoint %s keeps its tags.", name)
+        self.hook.update_endpoint(request, wait_for_completion=False)
+
+    def _wait_for_endpoint(self, name: str) -> None:
         if self.deferrable:
-            self.defer(
-                trigger=SageMakerTrigger(
-                    job_name=endpoint_name,
-                    job_type="endpoint",
-                    waiter_delay=self.check_interval,
-                    aws_conn_id=self.aws_conn_id,
-                    region_name=self.region_name,
-                    verify=self.verify,
-                    botocore_config=self.botocore_config,
-                ),
-                method_name="execute_complete",
-                timeout=datetime.timedelta(seconds=self.max_ingestion_time),
+            defer_until_done(
+                self, name, "endpoint", attempts_within(self.max_ingestion_time, self.check_interval)
             )
         elif self.wait_for_completion:
-            self.hook.get_waiter("endpoint_in_service").wait(
-                EndpointName=endpoint_name,
-                WaiterConfig={"Delay": self.check_interval, "MaxAttempts": self.max_ingestion_time},
-            )
+            self.hook.wait_for_endpoint_in_service(name, self.check_interval, self.max_ingestion_time)

@@ -4,24 +4,25 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Mapping
 from pathlib import PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ground_truth_pipeline.aws_clients import AwsClients
 from ground_truth_pipeline.object_store import S3ObjectStore, split_s3_uri
 from ground_truth_pipeline.sagemaker_requests import endpoint_operator_config
 from ground_truth_pipeline.sagemaker_requests import model_request as build_model_request
 from ground_truth_pipeline.sagemaker_requests import transform_job_request as build_transform_job_request
-from ground_truth_pipeline.steps.run_settings import ExperimentStep
+from ground_truth_pipeline.steps.run_settings import AWS_CONN_ID, ExperimentStep
+
+if TYPE_CHECKING:
+    from ground_truth_pipeline.aws.resumable_sagemaker_hook import ResumableSageMakerHook
 
 log = logging.getLogger(__name__)
 
 IMAGE_CONTENT_TYPE = "application/x-image"
 ENDPOINT_DELETE_POLL_S = 15.0
 ENDPOINT_DELETE_MAX_WAIT_S = 1800.0
-ENDPOINT_SETTLING_STATUSES = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack"})
 
 
 def model_request(
@@ -150,7 +151,7 @@ def invoke_endpoint(
 
 def delete_endpoint(
     endpoint_request: Mapping[str, Any],
-    clients: AwsClients | None = None,
+    hook: ResumableSageMakerHook | None = None,
     poll_seconds: float = ENDPOINT_DELETE_POLL_S,
     max_wait_seconds: float = ENDPOINT_DELETE_MAX_WAIT_S,
 ) -> dict[str, Any]:
@@ -158,48 +159,16 @@ def delete_endpoint(
 
     A retried endpoint task may have moved the endpoint to a config named ``<config>-2`` (see
     ``resumable_operators``), so every config on that name path is deleted, once the endpoint is gone.
+    ``hook``: by default one on the steps' connection.
     """
-    from ground_truth_pipeline.aws.resumable_operators import candidate_names, describe_or_none
+    from ground_truth_pipeline.aws.resumable_sagemaker_hook import ResumableSageMakerHook
 
-    sagemaker = (clients or AwsClients()).sagemaker
-    endpoint_name = endpoint_request["Endpoint"]["EndpointName"]
-
-    def describe_endpoint(name: str) -> dict:
-        return sagemaker.describe_endpoint(EndpointName=name)
-
-    def describe_config(name: str) -> dict:
-        return sagemaker.describe_endpoint_config(EndpointConfigName=name)
-
-    deadline = time.monotonic() + max_wait_seconds
-
-    def wait(still_waiting: str) -> None:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"Endpoint {endpoint_name} {still_waiting} after {max_wait_seconds} s")
-        time.sleep(poll_seconds)
-
-    endpoint = describe_or_none(describe_endpoint, endpoint_name)
-    # An endpoint still being created or updated is let settle first: SageMaker may refuse its deletion.
-    while endpoint is not None and endpoint["EndpointStatus"] in ENDPOINT_SETTLING_STATUSES:
-        log.info("Endpoint %s is %s; waiting before deleting it", endpoint_name, endpoint["EndpointStatus"])
-        wait(f"is still {endpoint['EndpointStatus']}")
-        endpoint = describe_or_none(describe_endpoint, endpoint_name)
-    if endpoint is None:
-        log.info("Endpoint %s does not exist: nothing to delete", endpoint_name)
-    else:
-        if endpoint["EndpointStatus"] != "Deleting":
-            sagemaker.delete_endpoint(EndpointName=endpoint_name)
-        while describe_or_none(describe_endpoint, endpoint_name) is not None:
-            wait("still exists")
-        log.info("Deleted endpoint %s", endpoint_name)
-    existing_configs = []
-    for config_name in candidate_names(endpoint_request["EndpointConfig"]["EndpointConfigName"]):
-        if describe_or_none(describe_config, config_name) is None:
-            break
-        existing_configs.append(config_name)
-    # Last name first: a try that fails part-way leaves an unbroken <config>, <config>-2, ... for the retry.
-    deleted_configs = []
-    for config_name in reversed(existing_configs):
-        sagemaker.delete_endpoint_config(EndpointConfigName=config_name)
-        deleted_configs.append(config_name)
+    hook = hook or ResumableSageMakerHook(aws_conn_id=AWS_CONN_ID)
+    endpoint_deleted = hook.delete_endpoint_and_wait(
+        endpoint_request["Endpoint"]["EndpointName"],
+        check_interval=poll_seconds,
+        max_ingestion_time=max_wait_seconds,
+    )
+    deleted_configs = hook.delete_endpoint_configs(endpoint_request["EndpointConfig"]["EndpointConfigName"])
     log.info("Deleted endpoint configs: %s", deleted_configs or "none existed")
-    return {"endpoint_deleted": endpoint is not None, "endpoint_configs_deleted": deleted_configs}
+    return {"endpoint_deleted": endpoint_deleted, "endpoint_configs_deleted": deleted_configs}
