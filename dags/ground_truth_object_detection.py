@@ -36,7 +36,7 @@ AWS_CONN_ID = "aws_default"
 # exponential backoff; bad input (ValueError and its subclasses in this project) fails at once.
 BOTOCORE_CONFIG = {"retries": {"mode": "adaptive", "max_attempts": 10}}
 # How often the sensor and the deferred operators ask SageMaker about their job: a minute suits AWS, whose
-# jobs take minutes to hours; `python -m local_aws env` sets 5 s for the local stack's quick jobs
+# jobs take minutes to hours; a service whose jobs take seconds can set 5 s
 # (AIRFLOW__GROUND_TRUTH_OBJECT_DETECTION__STATUS_CHECK_INTERVAL_S).
 STATUS_CHECK_INTERVAL_S = conf.getint(CONFIG_SECTION, "status_check_interval_s", fallback=60)
 # A cron expression, a preset or none (the default: on AWS every run costs money). See schedule.py.
@@ -62,8 +62,9 @@ endpoint, invokes it and deletes it again. Every file of a run lives under
 
 Trigger it with the params form, or set `[ground_truth_object_detection] schedule` (e.g. `@daily`; default
 `none`) to label each day's partition, and backfill past days for a new class (Trigger → Backfill).
-The same DAG runs against AWS or the offline local stack; only configuration differs (the connection
-`aws_default`, the role, the dataset URIs, CPU hyperparameters). **On AWS this costs money** (about $26 for
+The same DAG runs against AWS or any service that answers AWS's APIs; only configuration differs (the
+connection `aws_default`, the role, the dataset URIs, the hyperparameters, and the options of
+`[ground_truth_object_detection]` such as `extra_base_networks`). **On AWS this costs money** (about $26 for
 100 images with 5 workers); a run whose labels could cost more than `max_labeling_cost_usd` stops before
 its labeling job.
 """

@@ -6,7 +6,8 @@ service id of botocore's model, upper case, spaces as underscores: ``CloudWatch 
 on the local SageMaker service, and SNS/SQS/IAM/STS on moto, with the stack's dummy keys and region.
 Airflow's Amazon provider reads the connection ``AIRFLOW_CONN_AWS_DEFAULT``: login/password are the keys,
 ``extra.endpoint_url`` the default endpoint (the local SageMaker service) and
-``extra.service_config.<service>.endpoint_url`` the endpoints of the other services.
+``extra.service_config.<service>.endpoint_url`` the endpoints of the other services. The DAG's own options
+(``AIRFLOW__GROUND_TRUTH_OBJECT_DETECTION__*``) tell it what the stack does differently from AWS.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from local_aws.config import LocalAwsConfig
+from local_aws.object_detection.hyperparameters import LOCAL_BASE_NETWORKS, LOCAL_MIN_IMAGE_SHAPE
 
 # boto3 service name → the variable botocore reads its endpoint from.
 ENDPOINT_VARIABLES = {
@@ -66,21 +68,38 @@ def airflow_connection(config: LocalAwsConfig) -> dict[str, Any]:
     }
 
 
+# The DAG's options ([ground_truth_object_detection] in Airflow's configuration, AIRFLOW__<SECTION>__<OPTION>)
+# that the stack answers differently from AWS.
+_DAG_OPTION_PREFIX = "AIRFLOW__GROUND_TRUTH_OBJECT_DETECTION__"
 # The DAG asks SageMaker about its jobs every minute, as suits AWS; the stack's jobs take seconds.
-DAG_STATUS_CHECK_VARIABLE = "AIRFLOW__GROUND_TRUTH_OBJECT_DETECTION__STATUS_CHECK_INTERVAL_S"
+DAG_STATUS_CHECK_VARIABLE = _DAG_OPTION_PREFIX + "STATUS_CHECK_INTERVAL_S"
 DAG_STATUS_CHECK_INTERVAL_S = 5
 # The DAG refuses automated labeling below AWS's minimum dataset (1,250 objects) unless told the stack's.
-DAG_AUTO_LABELING_MIN_VARIABLE = "AIRFLOW__GROUND_TRUTH_OBJECT_DETECTION__AUTO_LABELING_MIN_IMAGES"
+DAG_AUTO_LABELING_MIN_VARIABLE = _DAG_OPTION_PREFIX + "AUTO_LABELING_MIN_IMAGES"
+# The DAG admits AWS's base networks only, unless told the ones the stack trains beyond them (for CPUs) and
+# the smallest image_shape those take.
+DAG_EXTRA_BASE_NETWORKS_VARIABLE = _DAG_OPTION_PREFIX + "EXTRA_BASE_NETWORKS"
+DAG_EXTRA_BASE_NETWORKS_MIN_IMAGE_SHAPE_VARIABLE = _DAG_OPTION_PREFIX + "EXTRA_BASE_NETWORKS_MIN_IMAGE_SHAPE"
+
+
+def dag_variables(config: LocalAwsConfig) -> dict[str, str]:
+    """The DAG's options that fit the stack: its poll interval, the stack's minimum for automated labeling,
+    and the base networks the stack's object-detection algorithm trains beyond AWS's, with their smallest
+    image_shape (from ``local_aws.object_detection.hyperparameters``, where the stack's rules live)."""
+    return {
+        DAG_STATUS_CHECK_VARIABLE: str(DAG_STATUS_CHECK_INTERVAL_S),
+        DAG_AUTO_LABELING_MIN_VARIABLE: str(config.auto_labeling_min_objects),
+        DAG_EXTRA_BASE_NETWORKS_VARIABLE: ",".join(LOCAL_BASE_NETWORKS),
+        DAG_EXTRA_BASE_NETWORKS_MIN_IMAGE_SHAPE_VARIABLE: str(LOCAL_MIN_IMAGE_SHAPE),
+    }
 
 
 def stack_variables(config: LocalAwsConfig) -> dict[str, str]:
-    """Everything ``env`` prints: the client variables, the Airflow connection, the DAG's poll interval and
-    the stack's minimum for automated labeling."""
+    """Everything ``env`` prints: the client variables, the Airflow connection and the DAG's options."""
     return {
         **client_variables(config),
         AIRFLOW_CONNECTION_VARIABLE: json.dumps(airflow_connection(config), separators=(",", ":")),
-        DAG_STATUS_CHECK_VARIABLE: str(DAG_STATUS_CHECK_INTERVAL_S),
-        DAG_AUTO_LABELING_MIN_VARIABLE: str(config.auto_labeling_min_objects),
+        **dag_variables(config),
     }
 
 

@@ -1,18 +1,14 @@
 """boto3 clients for the steps, made through the Amazon provider's hooks from one Airflow connection.
 
-The connection decides whether the pipeline talks to AWS or to the local stack (its ``endpoint_url`` and
-``service_config`` extras); the pipeline asks only to admit the stack's documented extensions of the
-algorithm's hyperparameters (``is_local_stack``). With ``conn_id=None`` the hooks fall back
-to boto3's own configuration, which is what tests use with moto.
+The connection decides where the pipeline's calls go (its ``endpoint_url`` and ``service_config`` extras:
+AWS by default, or any service that answers AWS's APIs); the pipeline never asks which. With ``conn_id=None``
+the hooks fall back to boto3's own configuration, which is what tests use with moto.
 """
 
 from __future__ import annotations
 
 from functools import cached_property
 from typing import Any
-from urllib.parse import urlsplit
-
-AWS_HOST_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")
 
 
 class AwsClients:
@@ -58,9 +54,3 @@ class AwsClients:
                 "(or AWS_DEFAULT_REGION)"
             )
         return region
-
-    @cached_property
-    def is_local_stack(self) -> bool:
-        """Whether SageMaker is reached at an endpoint outside AWS (the connection's ``endpoint_url``)."""
-        host = urlsplit(self.sagemaker.meta.endpoint_url).hostname or ""
-        return not host.endswith(AWS_HOST_SUFFIXES)

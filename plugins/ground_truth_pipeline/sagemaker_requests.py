@@ -7,7 +7,8 @@ that builds it, with a message that names the field, instead of as a ``Validatio
 botocore's parameter validator checks required fields, types and minimum sizes, but not maximum lengths,
 patterns or enums; where a caller can plausibly get one of those wrong (titles, keywords, the label
 attribute, a workteam ARN, price), the builders check it against the same service model. Hyperparameters
-are checked against the documented valid values of the built-in object-detection algorithm.
+are checked against the documented valid values of the built-in object-detection algorithm, extended only by
+what the configuration says a training service accepts beyond them (``ExtraBaseNetworks``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import botocore.session
 from botocore.model import OperationNotFoundError, ServiceModel
 from botocore.validate import ParamValidator
 
+from ground_truth_pipeline.configuration import CONFIG_SECTION, env_variable
 from ground_truth_pipeline.region_arns import (
     auto_labeling_algorithm_arn,
     consolidation_lambda_arn,
@@ -341,6 +343,8 @@ def _regex(value: str) -> bool:
     return True
 
 
+AWS_BASE_NETWORKS = ("vgg-16", "resnet-50")
+AWS_DEFAULT_BASE_NETWORK = "vgg-16"  # what the algorithm trains when a job leaves base_network out
 AWS_MIN_IMAGE_SHAPE = 300
 
 # Valid values as the SageMaker developer guide documents them ("Object Detection Hyperparameters").
@@ -348,7 +352,7 @@ OBJECT_DETECTION_HYPERPARAMETERS: Mapping[str, _ValidValues] = MappingProxyType(
     {
         "num_classes": _integer_at_least(1),
         "num_training_samples": _integer_at_least(1),
-        "base_network": _one_of("vgg-16", "resnet-50"),
+        "base_network": _one_of(*AWS_BASE_NETWORKS),
         "early_stopping": _one_of("True", "False"),
         "early_stopping_min_epochs": _integer_at_least(1),
         "early_stopping_patience": _integer_at_least(1),
@@ -371,18 +375,58 @@ OBJECT_DETECTION_HYPERPARAMETERS: Mapping[str, _ValidValues] = MappingProxyType(
     }
 )
 
-# The local stack's extension of the algorithm: networks that train on a CPU at small shapes, its CPU network
-# (a small VGG-style SSD) first, then an SSDlite on MobileNetV3.
-LOCAL_STACK_BASE_NETWORK = "tiny-vgg"
-LOCAL_STACK_BASE_NETWORKS = (LOCAL_STACK_BASE_NETWORK, "mobilenet-v3")
-LOCAL_STACK_MIN_IMAGE_SHAPE = 64
-LOCAL_STACK_HYPERPARAMETERS: Mapping[str, _ValidValues] = MappingProxyType(
-    {
-        **OBJECT_DETECTION_HYPERPARAMETERS,
-        "base_network": _one_of("vgg-16", "resnet-50", *LOCAL_STACK_BASE_NETWORKS),
-        "image_shape": _integer_at_least(LOCAL_STACK_MIN_IMAGE_SHAPE),
-    }
-)
+# Options of the DAG's configuration section that extend AWS's rules for a training service that accepts more.
+EXTRA_BASE_NETWORKS_OPTION = "extra_base_networks"
+EXTRA_BASE_NETWORKS_MIN_IMAGE_SHAPE_OPTION = "extra_base_networks_min_image_shape"
+
+
+def _option(name: str) -> str:
+    return f"[{CONFIG_SECTION}] {name} ({env_variable(name)})"
+
+
+@dataclass(frozen=True)
+class ExtraBaseNetworks:
+    """The ``base_network`` values a training service accepts beyond AWS's, and the smallest ``image_shape``
+    it accepts for them.
+
+    AWS's algorithm has none; a service that implements the algorithm with more networks says which in the
+    options ``extra_base_networks`` (comma-separated) and ``extra_base_networks_min_image_shape`` (default:
+    AWS's 300). AWS's own networks keep AWS's rules whatever is configured.
+    """
+
+    names: tuple[str, ...] = ()
+    min_image_shape: int = AWS_MIN_IMAGE_SHAPE
+
+    def __post_init__(self) -> None:
+        option = _option(EXTRA_BASE_NETWORKS_OPTION)
+        if isinstance(self.names, str):
+            raise ValueError(f"{option} must be a sequence of network names, not the string {self.names!r}")
+        object.__setattr__(self, "names", tuple(self.names))
+        for name in self.names:
+            if not isinstance(name, str) or not re.fullmatch(r"[^\s,]+", name):
+                raise ValueError(f"{option} names {name!r}, which is not a network name")
+            if name in AWS_BASE_NETWORKS:
+                raise ValueError(
+                    f"{option} names {name}, one of AWS's networks ({', '.join(AWS_BASE_NETWORKS)}), "
+                    "which keep AWS's rules; list only the networks a training service accepts beyond them"
+                )
+        _require_int(_option(EXTRA_BASE_NETWORKS_MIN_IMAGE_SHAPE_OPTION), self.min_image_shape, 1)
+
+    @classmethod
+    def from_options(cls, names: str, min_image_shape: str) -> ExtraBaseNetworks:
+        """The extension as the configuration gives it: ``"net-a, net-b"`` and ``"64"``."""
+        shape = min_image_shape.strip()
+        if not re.fullmatch(r"\+?\d+", shape):
+            raise ValueError(
+                f"{_option(EXTRA_BASE_NETWORKS_MIN_IMAGE_SHAPE_OPTION)} must be a positive integer, "
+                f"got {min_image_shape!r}"
+            )
+        return cls(tuple(name.strip() for name in names.split(",") if name.strip()), int(shape))
+
+    @property
+    def image_shape(self) -> _ValidValues:
+        return _integer_at_least(self.min_image_shape)
+
 
 # The reference notebook's choices; the algorithm's own defaults apply to everything not listed.
 DEFAULT_HYPERPARAMETERS: Mapping[str, str] = MappingProxyType(
@@ -421,14 +465,13 @@ def object_detection_hyperparameters(
     num_training_samples: int,
     num_classes: int,
     overrides: Mapping[str, object] | None = None,
-    local_stack: bool = False,
+    extra_base_networks: ExtraBaseNetworks | None = None,
 ) -> dict[str, str]:
     """The notebook's defaults, then ``overrides``, as strings; empty values (``""``, ``None``) are omitted.
 
     ``num_classes`` and ``num_training_samples`` always come from the arguments; an override may repeat them
-    but not contradict them. Every value is checked against the algorithm's documented valid values, or,
-    with ``local_stack``, against the local stack's (which adds ``base_network`` tiny-vgg and mobilenet-v3,
-    from ``image_shape`` 64).
+    but not contradict them. Every value is checked against the algorithm's documented valid values, except
+    that ``extra_base_networks`` admits more ``base_network`` values, with their own smallest ``image_shape``.
     """
     _require_int("num_training_samples", num_training_samples, 1)
     _require_int("num_classes", num_classes, 1)
@@ -451,27 +494,44 @@ def object_detection_hyperparameters(
                 "it is set from the argument"
             )
         merged[name] = str(value)
-    rules = LOCAL_STACK_HYPERPARAMETERS if local_stack else OBJECT_DETECTION_HYPERPARAMETERS
+    extra = extra_base_networks or ExtraBaseNetworks()
     for name, rendered in merged.items():
-        valid = rules[name]
-        if not valid.accepts(rendered):
-            extension = (
-                f"; base_network={rendered} is an extension of the local stack only"
-                if name == "base_network" and rendered in LOCAL_STACK_BASE_NETWORKS
-                else ""
-            )
-            raise ValueError(
-                f"hyperparameter {name}={rendered!r} is invalid: it must be {valid.description}{extension}"
-            )
-    if local_stack and merged["base_network"] not in LOCAL_STACK_BASE_NETWORKS:
-        image_shape = OBJECT_DETECTION_HYPERPARAMETERS["image_shape"]
-        if not image_shape.accepts(merged["image_shape"]):
-            raise ValueError(
-                f"hyperparameter image_shape={merged['image_shape']!r} is invalid for "
-                f"base_network={merged['base_network']}: it must be {image_shape.description}; smaller "
-                f"shapes are for base_network {' and '.join(LOCAL_STACK_BASE_NETWORKS)}"
-            )
+        _check_hyperparameter(name, rendered, merged.get("base_network", AWS_DEFAULT_BASE_NETWORK), extra)
     return merged
+
+
+def _check_hyperparameter(name: str, rendered: str, base_network: str, extra: ExtraBaseNetworks) -> None:
+    """AWS's documented rule for ``name``, or the configured extension's for its networks."""
+    invalid = f"hyperparameter {name}={rendered!r} is invalid"
+    if name == "base_network" and rendered in extra.names:
+        return
+    if name == "base_network" and rendered not in AWS_BASE_NETWORKS:
+        aws = ", ".join(AWS_BASE_NETWORKS)
+        if extra.names:
+            raise ValueError(
+                f"{invalid}: it must be one of AWS's networks, {aws}, or of the extra networks of "
+                f"{_option(EXTRA_BASE_NETWORKS_OPTION)}, {', '.join(extra.names)}"
+            )
+        raise ValueError(
+            f"{invalid}: it must be one of AWS's networks, {aws}; a training service that accepts others is "
+            f"configured with them in {_option(EXTRA_BASE_NETWORKS_OPTION)}"
+        )
+    if name == "image_shape" and base_network in extra.names:
+        if not extra.image_shape.accepts(rendered):
+            raise ValueError(
+                f"{invalid} for base_network={base_network}: it must be {extra.image_shape.description} "
+                f"({_option(EXTRA_BASE_NETWORKS_MIN_IMAGE_SHAPE_OPTION)})"
+            )
+        return
+    valid = OBJECT_DETECTION_HYPERPARAMETERS[name]
+    if valid.accepts(rendered):
+        return
+    if name == "image_shape" and extra.names and extra.image_shape.accepts(rendered):
+        raise ValueError(
+            f"{invalid} for base_network={base_network}: it must be {valid.description}, as on AWS; smaller "
+            f"shapes, from {extra.min_image_shape}, are for the extra networks {', '.join(extra.names)} only"
+        )
+    raise ValueError(f"{invalid}: it must be {valid.description}")
 
 
 def _check_attribute_names(attribute_names: Sequence[str]) -> list[str]:
@@ -521,12 +581,12 @@ def training_job_request(
     instance_count: int = 1,
     volume_gb: int = 50,
     max_runtime_s: int = 86400,
-    local_stack: bool = False,
+    extra_base_networks: ExtraBaseNetworks | None = None,
 ) -> dict:
     """CreateTrainingJob for the built-in object-detection algorithm on augmented manifests, in Pipe mode.
 
     Give ``region`` to train with AWS's image of the algorithm there, or ``image_uri`` for another image;
-    ``local_stack`` admits the local stack's hyperparameter extensions.
+    ``extra_base_networks`` admits the networks a training service accepts beyond AWS's.
     """
     if (region is None) == (image_uri is None):
         raise ValueError("give exactly one of region (for AWS's object-detection image) or image_uri")
@@ -546,7 +606,7 @@ def training_job_request(
             num_training_samples=num_training_samples,
             num_classes=num_classes,
             overrides=hyperparameters,
-            local_stack=local_stack,
+            extra_base_networks=extra_base_networks,
         ),
         "InputDataConfig": [
             _augmented_manifest_channel("train", train_manifest_uri, names),

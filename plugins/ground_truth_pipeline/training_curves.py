@@ -1,11 +1,22 @@
 """Training curves of SageMaker training jobs, read from their CloudWatch Logs.
 
-The built-in object-detection algorithm logs its configuration once, as a Python dict repr on a line
-containing ``Final configuration``, and one ``validation mAP <score>=(<value>)`` line per epoch.
+The built-in object-detection algorithm writes each log line behind a prefix of date, time, level and thread,
+``[06/18/2019 00:40:23 INFO 140404436858688] ``. It logs its configuration once, as a Python dict repr
+(Python 2's, ``{u'num_training_samples': u'40', ...}``, in AWS's logs)::
+
+    Final configuration: {...}
+
+and its metric ``validation:mAP`` once per epoch and host::
+
+    #quality_metric: host=<host>, epoch=<n>, validation mAP <score>=(<value>)
+
+Only lines of exactly these forms, with or without the prefix, are read: a line that merely mentions
+"validation mAP" or "Final configuration" is neither.
 """
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,8 +25,14 @@ from typing import Any
 TRAINING_JOB_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 DEFAULT_MAX_PAGES = 10_000
 
-_NUM_TRAINING_SAMPLES = re.compile(r"""['"]num_training_samples['"]\s*:\s*u?['"]?(\d+)""")
-_VALIDATION_MAP = re.compile(r"validation mAP <score>=\(([^)]*)\)")
+# The prefix of the algorithm's lines: [month/day/year hour:minute:second LEVEL thread-id].
+_LOG_PREFIX = r"(?:\[\d\d/\d\d/\d{4} \d\d:\d\d:\d\d [A-Z]+ \d+\] )?"
+_FINAL_CONFIGURATION = re.compile(_LOG_PREFIX + r"Final configuration: (?P<configuration>\{.*\})\s*")
+_VALIDATION_MAP = re.compile(
+    _LOG_PREFIX
+    + r"#quality_metric: host=(?P<host>[^,\s]+), epoch=(?P<epoch>\d+), "
+    + r"validation mAP <score>=\((?P<value>[^()]*)\)\s*"
+)
 
 
 @dataclass(frozen=True)
@@ -66,19 +83,33 @@ def log_messages(
 
 
 def parse_num_training_samples(message: str) -> int | None:
-    """``num_training_samples`` of a ``Final configuration`` line, None for any other line."""
-    if "Final configuration" not in message:
-        return None
-    match = _NUM_TRAINING_SAMPLES.search(message)
-    return int(match.group(1)) if match else None
-
-
-def parse_validation_map(message: str) -> float | None:
-    match = _VALIDATION_MAP.search(message)
+    """``num_training_samples`` of a ``Final configuration`` line; None for any other line, or for a
+    configuration without it."""
+    match = _FINAL_CONFIGURATION.fullmatch(message)
     if match is None:
         return None
     try:
-        return float(match.group(1))
+        configuration = ast.literal_eval(match["configuration"])  # u'...' strings are Python 3 literals too
+    except (ValueError, SyntaxError):
+        configuration = None
+    if not isinstance(configuration, dict):
+        raise ValueError(f"Final configuration is not a dict in log line {message!r}")
+    samples = configuration.get("num_training_samples")
+    if samples is None:
+        return None
+    try:
+        return int(samples)
+    except ValueError:
+        raise ValueError(f"num_training_samples is not a whole number in log line {message!r}") from None
+
+
+def parse_validation_map(message: str) -> float | None:
+    """The value of a ``validation mAP`` metric line; None for any other line."""
+    match = _VALIDATION_MAP.fullmatch(message)
+    if match is None:
+        return None
+    try:
+        return float(match["value"])
     except ValueError:
         raise ValueError(f"validation mAP is not a number in log line {message!r}") from None
 

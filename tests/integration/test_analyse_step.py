@@ -57,9 +57,13 @@ def experiment(s3_client):
     for iteration, job_name in tree.training_jobs:
         stream = f"{job_name}/algo-1-1700000000"
         logs.create_log_stream(logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=stream)
-        messages = [f"Final configuration: {{'num_training_samples': u'{40 * iteration}', 'epochs': u'3'}}"]
+        # The algorithm's lines as AWS documents them, behind its prefix of date, time, level and thread.
+        prefix = "[06/18/2019 00:40:23 INFO 140404436858688] "
+        messages = [
+            f"{prefix}Final configuration: {{u'num_training_samples': u'{40 * iteration}', u'epochs': u'3'}}"
+        ]
         messages += [
-            f"#quality_metric: host=algo-1, epoch={e}, validation mAP <score>=({0.2 * e + 0.1})"
+            f"{prefix}#quality_metric: host=algo-1, epoch={e}, validation mAP <score>=({0.2 * e + 0.1})"
             for e in range(3)
         ]
         logs.put_log_events(

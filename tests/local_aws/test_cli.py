@@ -16,7 +16,7 @@ from pathlib import Path
 import botocore.session
 import pytest
 
-from ground_truth_pipeline.steps import label_step
+from ground_truth_pipeline.steps import label_step, train_step
 from local_aws.config import LocalAwsConfig
 from local_aws.environment import ENDPOINT_VARIABLES, stack_variables
 from tests.local_aws.conftest import REPO_ROOT, LocalStack, process_alive, stack_config
@@ -400,6 +400,20 @@ def test_env_gives_the_dag_the_stacks_minimum_for_automated_labeling(tmp_path: P
         monkeypatch.setenv(name, value)
 
     assert label_step.auto_labeling_min_images() == 321
+
+
+def test_env_gives_the_dag_the_networks_the_stack_trains_beyond_aws(tmp_path: Path, monkeypatch) -> None:
+    for name, value in stack_variables(LocalAwsConfig(data_dir=tmp_path)).items():
+        monkeypatch.setenv(name, value)
+
+    extension = train_step.configured_extra_base_networks()
+    assert (extension.names, extension.min_image_shape) == (("tiny-vgg", "mobilenet-v3"), 64)
+
+
+def test_env_and_the_other_commands_need_no_torch() -> None:
+    """The object-detection extra (torch) is optional: ``env`` reads the algorithm's rules without it."""
+    probe = "import sys, local_aws.cli, local_aws.environment; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, check=False).returncode == 0
 
 
 def test_endpoint_variables_follow_botocore_service_ids() -> None:

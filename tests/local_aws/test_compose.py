@@ -1,6 +1,7 @@
 """docker-compose.yaml and the Dockerfile agree with the local stack: no Docker daemon is needed to check
-that the Airflow containers are given the stack's connection, that the stack's container serves the ports
-the connection names on every interface, and that the seeding container reaches it by its service name."""
+that the Airflow containers are given the stack's connection and the DAG options that ``local_aws env``
+prints, that the stack's container serves the ports the connection names on every interface, and that the
+seeding container reaches it by its service name."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 import yaml
 
 from local_aws.config import LocalAwsConfig
-from local_aws.environment import airflow_connection
+from local_aws.environment import airflow_connection, dag_variables
 from tests.local_aws.conftest import REPO_ROOT
 
 STACK_SERVICE = "local-aws"
@@ -45,6 +46,23 @@ def test_airflow_init_stores_the_connection_that_env_prints_for_the_stack_servic
     assert re.fullmatch(r"arn:aws:iam::\d{12}:role/\S+", init["environment"]["LOCAL_STACK_ROLE_ARN"])
     # An AIRFLOW_CONN_AWS_DEFAULT from .env (AWS) wins over the stored connection; empty, it is ignored.
     assert init["environment"]["AIRFLOW_CONN_AWS_DEFAULT"] == "${AIRFLOW_CONN_AWS_DEFAULT:-}"
+
+
+def test_the_airflow_containers_get_the_dag_options_that_env_prints_for_the_stack(
+    compose, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The stack's container runs on its defaults: no LOCAL_AWS_* setting in its environment but the bind host.
+    assert set(compose["services"][STACK_SERVICE]["environment"]) == {"LOCAL_AWS_BIND_HOST"}
+    monkeypatch.delenv("LOCAL_AWS_AUTO_LABELING_MIN_OBJECTS", raising=False)
+    defaults = {}
+    for service in ("airflow-scheduler", "airflow-worker", "airflow-triggerer", "airflow-dag-processor"):
+        environment = compose["services"][service]["environment"]
+        for name in dag_variables(stack_config()):
+            # ${NAME:-default}: the default when unset or empty; ${NAME-default}: when unset (empty: none).
+            reference = re.fullmatch(rf"\$\{{{name}:?-(.*)\}}", environment[name])
+            assert reference is not None, f"{service}: {name}={environment[name]}"
+            defaults[name] = reference.group(1)
+    assert defaults == dag_variables(stack_config())
 
 
 def test_the_stack_container_serves_the_connections_ports_on_every_interface(compose, dockerfile) -> None:

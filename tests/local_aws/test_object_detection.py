@@ -191,7 +191,7 @@ def test_required_hyperparameters_are_named() -> None:
         ("mini_batch_size", "-4"),
         ("use_pretrained_model", "yes"),
         ("early_stopping", "maybe"),
-        ("early_stopping_tolerance", "1"),
+        ("early_stopping_tolerance", "1.5"),
         ("lr_scheduler_step", "10,x"),
         ("lr_scheduler_factor", "1"),
         ("weight_decay", "0"),
@@ -199,7 +199,7 @@ def test_required_hyperparameters_are_named() -> None:
         ("nms_threshold", "1.01"),
         ("freeze_layer_pattern", "("),
         ("kv_store", "local"),
-        ("label_width", "6"),
+        ("label_width", "0"),
     ],
 )
 def test_invalid_values_are_rejected_naming_the_hyperparameter(name: str, value: str) -> None:

@@ -3,21 +3,28 @@ import pytest
 from ground_truth_pipeline.aws_clients import AwsClients
 
 
-@pytest.mark.parametrize(
-    ("endpoint_url", "is_local_stack"),
-    [
-        (None, False),
-        ("https://api.sagemaker.eu-west-1.amazonaws.com", False),
-        ("http://127.0.0.1:8334", True),
-        ("http://localstack:8334", True),
-    ],
-)
-def test_the_local_stack_is_told_by_the_sagemaker_endpoint(monkeypatch, endpoint_url, is_local_stack):
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+@pytest.fixture
+def boto3_configuration(monkeypatch, tmp_path):
+    """boto3's own configuration from the environment only: no config file, keys for a signer."""
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    if endpoint_url is None:
-        monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    else:
-        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint_url)
-    assert AwsClients(conn_id=None).is_local_stack is is_local_stack
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SAGEMAKER", "AWS_DEFAULT_REGION", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+@pytest.mark.parametrize(
+    ("endpoint_url", "expected"),
+    [
+        (None, "https://api.sagemaker.eu-west-1.amazonaws.com"),
+        ("http://127.0.0.1:8334", "http://127.0.0.1:8334"),
+    ],
+)
+def test_the_clients_go_where_the_configuration_says(boto3_configuration, endpoint_url, expected):
+    boto3_configuration.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    if endpoint_url is not None:
+        boto3_configuration.setenv("AWS_ENDPOINT_URL", endpoint_url)
+    clients = AwsClients(conn_id=None)
+    assert clients.sagemaker.meta.endpoint_url == expected
+    assert clients.region == "eu-west-1"

@@ -18,7 +18,9 @@ from ground_truth_pipeline.region_arns import (
     supported_regions,
 )
 from ground_truth_pipeline.sagemaker_requests import (
+    AWS_MIN_IMAGE_SHAPE,
     DEFAULT_HYPERPARAMETERS,
+    ExtraBaseNetworks,
     InvalidRequestError,
     PrivateTeam,
     PublicCrowd,
@@ -34,6 +36,7 @@ from ground_truth_pipeline.sagemaker_requests import (
     usd_amount,
     validate_request,
 )
+from ground_truth_pipeline.steps import train_step
 
 ROLE = "arn:aws:iam::123456789012:role/GroundTruthRole"
 ROOT = "s3://bucket/gt/bird/run-1"
@@ -582,18 +585,75 @@ def test_endpoint_operator_passes_our_requests_to_the_hook(monkeypatch):
     hook.create_model.assert_not_called()
 
 
-def test_the_local_stack_s_cpu_network_is_refused_for_aws_and_admitted_for_the_stack():
-    for network in ("tiny-vgg", "mobilenet-v3"):
-        cpu = {"base_network": network, "image_shape": 128}
-        with pytest.raises(ValueError, match=rf"base_network='{network}' is invalid: .*local stack only"):
-            training(hyperparameters=cpu)
-        hyperparameters = training(hyperparameters=cpu, local_stack=True)["HyperParameters"]
-        assert (hyperparameters["base_network"], hyperparameters["image_shape"]) == (network, "128")
-    with pytest.raises(ValueError, match=r"image_shape='63' is invalid: it must be an integer >= 64"):
-        training(hyperparameters={**cpu, "image_shape": 63}, local_stack=True)
+EXTRA = ExtraBaseNetworks(("cpu-net", "edge-net"), min_image_shape=64)
+NETWORKS_OPTION = (
+    r"\[ground_truth_object_detection\] extra_base_networks "
+    r"\(AIRFLOW__GROUND_TRUTH_OBJECT_DETECTION__EXTRA_BASE_NETWORKS\)"
+)
 
 
-def test_on_the_local_stack_aws_s_networks_keep_aws_s_minimum_image_shape():
-    with pytest.raises(ValueError, match=r"image_shape=.128. is invalid for base_network=resnet-50: .* 300"):
-        training(hyperparameters={"image_shape": 128}, local_stack=True)
-    assert training(local_stack=True)["HyperParameters"]["image_shape"] == "300"
+def test_a_network_beyond_aws_s_is_refused_naming_the_option_that_admits_it():
+    with pytest.raises(
+        ValueError,
+        match=r"base_network='cpu-net' is invalid: it must be one of AWS's networks, vgg-16, resnet-50; "
+        rf"a training service that accepts others is configured with them in {NETWORKS_OPTION}",
+    ):
+        training(hyperparameters={"base_network": "cpu-net", "image_shape": 128})
+
+
+def test_configured_extra_networks_are_admitted_from_their_own_minimum_image_shape():
+    for network in EXTRA.names:
+        cpu = {"base_network": network, "image_shape": 64}
+        hyperparameters = training(hyperparameters=cpu, extra_base_networks=EXTRA)["HyperParameters"]
+        assert (hyperparameters["base_network"], hyperparameters["image_shape"]) == (network, "64")
+        with pytest.raises(
+            ValueError,
+            match=rf"image_shape='63' is invalid for base_network={network}: it must be an integer >= 64 "
+            r"\(\[ground_truth_object_detection\] extra_base_networks_min_image_shape ",
+        ):
+            training(hyperparameters={**cpu, "image_shape": 63}, extra_base_networks=EXTRA)
+    with pytest.raises(
+        ValueError,
+        match=r"base_network='other-net' is invalid: it must be one of AWS's networks, vgg-16, resnet-50, "
+        rf"or of the extra networks of {NETWORKS_OPTION}, cpu-net, edge-net",
+    ):
+        training(hyperparameters={"base_network": "other-net"}, extra_base_networks=EXTRA)
+
+
+def test_aws_s_networks_keep_aws_s_rules_whatever_is_configured():
+    with pytest.raises(
+        ValueError,
+        match=r"image_shape='128' is invalid for base_network=resnet-50: it must be an integer >= 300, as on "
+        r"AWS; smaller shapes, from 64, are for the extra networks cpu-net, edge-net only",
+    ):
+        training(hyperparameters={"image_shape": 128}, extra_base_networks=EXTRA)
+    with pytest.raises(ValueError, match=r"image_shape='299' is invalid: it must be an integer >= 300$"):
+        training(hyperparameters={"base_network": "", "image_shape": 299})
+    assert training(extra_base_networks=EXTRA)["HyperParameters"] == training()["HyperParameters"]
+    assert training(hyperparameters={"base_network": ""})["HyperParameters"]["image_shape"] == "300"
+
+
+@pytest.mark.parametrize(
+    ("names", "min_image_shape", "message"),
+    [
+        ("vgg-16, cpu-net", "64", r"extra_base_networks .* names vgg-16, one of AWS's networks"),
+        ("cpu-net", "0", r"extra_base_networks_min_image_shape .* must be an integer at least 1, got 0"),
+        ("cpu-net", "big", r"extra_base_networks_min_image_shape .* must be a positive integer, got 'big'"),
+    ],
+)
+def test_a_bad_extension_is_refused_naming_its_option(names, min_image_shape, message):
+    with pytest.raises(ValueError, match=message):
+        ExtraBaseNetworks.from_options(names, min_image_shape)
+
+
+def test_the_extension_is_read_from_the_dag_s_configuration(monkeypatch):
+    networks, min_shape = (
+        "AIRFLOW__GROUND_TRUTH_OBJECT_DETECTION__EXTRA_BASE_NETWORKS",
+        "AIRFLOW__GROUND_TRUTH_OBJECT_DETECTION__EXTRA_BASE_NETWORKS_MIN_IMAGE_SHAPE",
+    )
+    monkeypatch.delenv(networks, raising=False)
+    monkeypatch.delenv(min_shape, raising=False)
+    assert train_step.configured_extra_base_networks() == ExtraBaseNetworks((), AWS_MIN_IMAGE_SHAPE)
+    monkeypatch.setenv(networks, " cpu-net, edge-net ,")
+    monkeypatch.setenv(min_shape, "64")
+    assert train_step.configured_extra_base_networks() == EXTRA

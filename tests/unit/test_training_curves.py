@@ -16,6 +16,7 @@ from ground_truth_pipeline.training_curves import (
 
 pytestmark = pytest.mark.calendar
 
+# As AWS's algorithm logs them: a prefix of date, time, level and thread, then the message.
 CONFIG_PY2 = (
     "[11/26/2026 10:15:02 INFO 139872] Final configuration: {u'num_training_samples': u'1000', "
     "u'base_network': u'vgg-16', u'epochs': u'30', u'mini_batch_size': u'32'}"
@@ -25,21 +26,65 @@ CONFIG_PY3 = (
 )
 
 
-def _map_line(epoch, value):
-    return f"[11/26/2026 10:16:{epoch:02d} INFO 139872] #quality_metric: host=algo-1, epoch={epoch}, " + (
-        f"validation mAP <score>=({value})"
+def _map_line(epoch, value, host="algo-1"):
+    return (
+        f"[11/26/2026 10:16:{epoch:02d} INFO 139872] "
+        f"#quality_metric: host={host}, epoch={epoch}, validation mAP <score>=({value})"
     )
 
 
 def test_parse_configuration_and_map_lines():
     assert parse_num_training_samples(CONFIG_PY2) == 1000
     assert parse_num_training_samples(CONFIG_PY3) == 48
-    assert parse_num_training_samples("num_training_samples: '12' without the configuration marker") is None
+    # AWS's Python 2 repr mixes str keys, unicode values and numbers.
+    mixed = (
+        "[06/18/2019 00:40:23 INFO 14] Final configuration: {'epochs': 30, u'num_training_samples': u'40'}"
+    )
+    assert parse_num_training_samples(mixed) == 40
+    assert parse_num_training_samples("Final configuration: {u'num_training_samples': u'12'}") == 12
     assert parse_num_training_samples("Final configuration: {'epochs': '2'}") is None
     assert parse_validation_map(_map_line(3, 0.4567)) == pytest.approx(0.4567)
-    assert parse_validation_map("[...] #progress_metric: host=algo-1, completed 10 % of epochs") is None
+    assert parse_validation_map(_map_line(12, 0.5, host="algo-2")) == 0.5
+    unprefixed = "#quality_metric: host=algo-1, epoch=0, validation mAP <score>=(0.25)"
+    assert parse_validation_map(unprefixed) == 0.25
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "num_training_samples: '12' without the configuration marker",
+        "Reading default configuration: {u'num_training_samples': u'12'}",
+        "[11/26/2026 10:15:02 INFO 13] Merging with provided configuration: {u'num_training_samples': u'9'}",
+        "The Final configuration: {u'num_training_samples': u'12'} is logged once",
+    ],
+)
+def test_only_the_final_configuration_line_gives_num_training_samples(line):
+    assert parse_num_training_samples(line) is None
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "[11/26/2026 10:16:00 INFO 139872] #progress_metric: host=algo-1, completed 10 % of epochs",
+        "[11/26/2026 10:16:00 INFO 139872] #quality_metric: host=algo-1, epoch=0, batch=3 train smooth_l1 "
+        "<loss>=(0.5)",
+        "[11/26/2026 10:16:00 INFO 139872] Updating the best model with validation-mAP=0.3",
+        "[11/26/2026 10:16:00 INFO 139872] Saved the model of the best validation mAP (0.3) to model.tar.gz",
+        "epoch 1 validation mAP <score>=(0.5)",
+        "[11/26/2026 10:16:00 INFO 1] #quality_metric: host=algo-1, epoch=0, validation mAP <score>=(0.5) ok",
+    ],
+)
+def test_lines_that_only_mention_validation_map_are_not_the_metric(line):
+    assert parse_validation_map(line) is None
+
+
+def test_a_metric_line_or_configuration_that_does_not_parse_is_a_clear_error():
     with pytest.raises(ValueError, match="validation mAP is not a number"):
-        parse_validation_map("validation mAP <score>=(high)")
+        parse_validation_map(_map_line(0, "high"))
+    with pytest.raises(ValueError, match="Final configuration is not a dict"):
+        parse_num_training_samples("Final configuration: {u'epochs': u'30', oops}")
+    with pytest.raises(ValueError, match="num_training_samples is not a whole number"):
+        parse_num_training_samples("Final configuration: {u'num_training_samples': u'many'}")
 
 
 @pytest.fixture

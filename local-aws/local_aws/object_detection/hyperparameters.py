@@ -26,11 +26,13 @@ from local_aws.object_detection.errors import ClientInputError
 AWS_BASE_NETWORKS = ("vgg-16", "resnet-50")
 CPU_BASE_NETWORK = "tiny-vgg"
 MOBILENET_BASE_NETWORK = "mobilenet-v3"
+# The stack's extension of the algorithm: the networks it trains beyond AWS's, and the smallest image_shape
+# they take. `python -m local_aws env` tells the DAG (local_aws.environment.dag_variables).
 LOCAL_BASE_NETWORKS = (CPU_BASE_NETWORK, MOBILENET_BASE_NETWORK)
+LOCAL_MIN_IMAGE_SHAPE = 64
 BASE_NETWORKS = (*AWS_BASE_NETWORKS, *LOCAL_BASE_NETWORKS)
 OPTIMIZERS = ("sgd", "adam", "rmsprop", "adadelta")
 AWS_MIN_IMAGE_SHAPE = 300
-CPU_MIN_IMAGE_SHAPE = 64
 REQUIRED = ("num_classes", "num_training_samples")
 # A box takes 5 label values (class, xmin, ymin, xmax, ymax) after a header of 2, as in the algorithm's
 # RecordIO labels; label_width bounds the boxes an image may have.
@@ -160,11 +162,13 @@ RULES: Mapping[str, _Rule] = MappingProxyType(
         "overlap_threshold": _number(0, 1, low_open=True, high_open=False),
         "nms_threshold": _number(0, 1, low_open=True, high_open=False),
         "image_shape": _integer(1),
-        "label_width": _integer(LABEL_HEADER_WIDTH + LABEL_OBJECT_WIDTH),
+        # A positive integer, as AWS documents it; whether the boxes of the data fit is checked against the
+        # data (dataset.check_labels), as the algorithm on AWS finds out only when it reads the records.
+        "label_width": _integer(1),
         "early_stopping": _choice("True", "False", parsed={"True": True, "False": False}),
         "early_stopping_min_epochs": _integer(1),
         "early_stopping_patience": _integer(1),
-        "early_stopping_tolerance": _number(0, 1, low_open=False, high_open=True),
+        "early_stopping_tolerance": _number(0, 1, low_open=False, high_open=False),
         "freeze_layer_pattern": _Rule(_pattern, "a regular expression"),
         "kv_store": _choice("device", "dist_sync", "dist_async"),
     }
@@ -199,7 +203,7 @@ class Hyperparameters:
 
     @property
     def max_boxes_per_image(self) -> int:
-        return (self.label_width - LABEL_HEADER_WIDTH) // LABEL_OBJECT_WIDTH
+        return max(0, (self.label_width - LABEL_HEADER_WIDTH) // LABEL_OBJECT_WIDTH)
 
 
 def defaults_for(base_network: str, epochs: str | None = None) -> dict[str, str]:
@@ -262,12 +266,12 @@ def parse_hyperparameters(provided: Mapping[str, str]) -> Hyperparameters:
 
 def _check_image_shape(base_network: str, image_shape: int) -> None:
     local = base_network in LOCAL_BASE_NETWORKS
-    minimum = CPU_MIN_IMAGE_SHAPE if local else AWS_MIN_IMAGE_SHAPE
+    minimum = LOCAL_MIN_IMAGE_SHAPE if local else AWS_MIN_IMAGE_SHAPE
     if image_shape < minimum:
         extension = (
             ""
             if local
-            else f"; smaller shapes, from {CPU_MIN_IMAGE_SHAPE}, are a local extension of "
+            else f"; smaller shapes, from {LOCAL_MIN_IMAGE_SHAPE}, are a local extension of "
             f"base_network {' and '.join(LOCAL_BASE_NETWORKS)} only"
         )
         raise ClientInputError(

@@ -93,7 +93,7 @@ def run_training(
     write(f"Reading default configuration: {python2_dict_repr(defaults)}")
     write(f"Merging with provided configuration: {python2_dict_repr(hyperparameters)}")
     hp = parse_hyperparameters(hyperparameters)
-    write(f"Final configuration: {python2_dict_repr(hp.final_configuration)}")
+    write(final_configuration_line(hp.final_configuration))
     train_images = read_channel(train_lines, attribute_names, "train")
     validation_images = read_channel(validation_lines, attribute_names, "validation")
     check_labels(train_images + validation_images, hp)
@@ -213,12 +213,22 @@ def _detection_data(
     )
 
 
+def final_configuration_line(configuration: Mapping[str, str]) -> str:
+    """Every hyperparameter the job uses, as AWS's algorithm logs them once: a Python 2 dict repr."""
+    return f"Final configuration: {python2_dict_repr(configuration)}"
+
+
+def validation_map_line(epoch: int, value: float) -> str:
+    """The metric ``validation:mAP`` of an epoch, in the form AWS documents for the algorithm's log."""
+    return f"#quality_metric: host={HOST}, epoch={epoch}, validation mAP <score>=({float(value)!r})"
+
+
 def _log_epoch(write: AlgorithmLog, hp: Hyperparameters, epoch: EpochReport) -> None:
     prefix = f"#quality_metric: host={HOST}, epoch={epoch.epoch}"
     write(f"{prefix}, batch={epoch.batches} train cross_entropy <loss>=({epoch.cross_entropy!r})")
     write(f"{prefix}, batch={epoch.batches} train smooth_l1 <loss>=({epoch.smooth_l1!r})")
     write(f"#throughput_metric: host={HOST}, train throughput={epoch.images_per_second!r} records/second")
-    write(f"{prefix}, validation mAP <score>=({epoch.validation_map!r})")
+    write(validation_map_line(epoch.epoch, epoch.validation_map))
     if epoch.is_best:
         write(f"Updating the best model with validation-mAP={epoch.validation_map!r}")
     write(f"#progress_metric: host={HOST}, completed {100 * (epoch.epoch + 1) // hp.epochs} % of epochs")

@@ -81,5 +81,6 @@ def check_labeling_limits(step: ExperimentStep) -> None:
 
 def auto_labeling_min_images() -> int:
     """AWS's minimum for automated labeling, unless ``[ground_truth_object_detection]
-    auto_labeling_min_images`` sets another (``python -m local_aws env`` sets the local stack's)."""
+    auto_labeling_min_images`` sets another (a service that labels automatically from fewer images sets its
+    own)."""
     return conf.getint(CONFIG_SECTION, "auto_labeling_min_images", fallback=AWS_AUTO_LABELING_MIN_IMAGES)

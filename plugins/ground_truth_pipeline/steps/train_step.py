@@ -4,6 +4,10 @@ By default a run trains on every label of its class so far: the output manifests
 whose labels were recorded (``labeled-runs/`` under the class's prefix), this run's included, so that a
 backfill's last run trains on the labels of all its days. The param ``train_on_all_class_labels`` false
 trains on this run's labels only.
+
+The request holds to AWS's documented hyperparameters, extended only by the networks that the options
+``[ground_truth_object_detection] extra_base_networks`` and ``extra_base_networks_min_image_shape`` admit
+(``configured_extra_base_networks``): a training service that accepts more networks than AWS's says so there.
 """
 
 from __future__ import annotations
@@ -13,10 +17,19 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from airflow.sdk.configuration import conf
+
 from ground_truth_pipeline.aws_clients import AwsClients
+from ground_truth_pipeline.configuration import CONFIG_SECTION
 from ground_truth_pipeline.experiment import ExperimentLayout
 from ground_truth_pipeline.manifests import count_samples, manifest_bytes, split_manifest
 from ground_truth_pipeline.object_store import S3ObjectStore, split_s3_uri
+from ground_truth_pipeline.sagemaker_requests import (
+    AWS_MIN_IMAGE_SHAPE,
+    EXTRA_BASE_NETWORKS_MIN_IMAGE_SHAPE_OPTION,
+    EXTRA_BASE_NETWORKS_OPTION,
+    ExtraBaseNetworks,
+)
 from ground_truth_pipeline.sagemaker_requests import training_job_request as build_training_job_request
 from ground_truth_pipeline.steps.label_step import LABEL_ATTRIBUTE_NAME
 from ground_truth_pipeline.steps.run_settings import ExperimentStep
@@ -114,5 +127,17 @@ def training_job_request(
         num_classes=int(split["num_classes"]),
         hyperparameters=dict(params["training_hyperparameters"]),
         instance_type=params["training_instance_type"],
-        local_stack=step.clients.is_local_stack,
+        extra_base_networks=configured_extra_base_networks(),
+    )
+
+
+def configured_extra_base_networks() -> ExtraBaseNetworks:
+    """The ``base_network`` values admitted beyond AWS's and their smallest ``image_shape``, from the
+    options ``extra_base_networks`` (default: none) and ``extra_base_networks_min_image_shape`` (default:
+    AWS's 300)."""
+    return ExtraBaseNetworks.from_options(
+        conf.get(CONFIG_SECTION, EXTRA_BASE_NETWORKS_OPTION, fallback=""),
+        conf.get(
+            CONFIG_SECTION, EXTRA_BASE_NETWORKS_MIN_IMAGE_SHAPE_OPTION, fallback=str(AWS_MIN_IMAGE_SHAPE)
+        ),
     )
