@@ -42,6 +42,7 @@ STATUS_CHECK_INTERVAL_S = conf.getint(CONFIG_SECTION, "status_check_interval_s",
 # A cron expression, a preset or none (the default: on AWS every run costs money). See schedule.py.
 SCHEDULE = schedule_from_config(conf.get(CONFIG_SECTION, SCHEDULE_OPTION, fallback=DEFAULT_SCHEDULE))
 MAX_TRAINING_WAIT = timedelta(days=2)
+MAX_TRANSFORM_WAIT = timedelta(days=1)
 RETRY_POLICY = ExceptionRetryPolicy(
     rules=[
         RetryRule(exception=ValueError, action=RetryAction.FAIL, reason="Bad input: a retry cannot fix it")
@@ -464,6 +465,7 @@ with DAG(
             botocore_config=BOTOCORE_CONFIG,
             deferrable=True,
             check_interval=STATUS_CHECK_INTERVAL_S,
+            max_attempts=int(MAX_TRANSFORM_WAIT.total_seconds() // STATUS_CHECK_INTERVAL_S),
         )
 
         @task

@@ -8,9 +8,8 @@ only needed for drawing. The three sources of boxes convert on the way in:
 - Open Images (reference): normalised ``xmin, xmax, ymin, ymax`` (note the order);
 - the object-detection algorithm (predictions): normalised ``xmin, ymin, xmax, ymax``.
 
-IoU is defined here once (:func:`pairwise_iou_images_last`) for every metric of the product. The local stack
-has its own box module (``local_aws.boxes``); ``tests/local_aws/test_box_code_agreement.py`` holds the two
-together.
+IoU is defined here once (:func:`pairwise_iou_images_last`) for every metric of the product. A test holds
+these definitions against the box code of the services that label and train, where their definitions agree.
 """
 
 from __future__ import annotations
@@ -209,7 +208,7 @@ class LabelingDataset:
 
     @property
     def human_mask(self) -> np.ndarray:
-        """Images the manifest marks human-annotated (failed objects included, as AWS marks them)."""
+        """Images the manifest marks human-annotated; a failed object has no label, so it is never one."""
         return np.array([img.human_annotated for img in self.images], dtype=bool)
 
     @property

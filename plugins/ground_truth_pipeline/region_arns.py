@@ -5,7 +5,7 @@ accounts and this module builds the ARNs. The table lists only regions where eve
 records where each column comes from. Set ``GROUND_TRUTH_ARNS_PATH`` to read another copy of the table
 (for example where a deployment does not ship ``include/`` next to ``plugins/``).
 
-The local stack answers to one ordinary region name from this table, so it needs no special case here.
+A service that answers to one ordinary region name from this table needs no special case here.
 """
 
 from __future__ import annotations

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -19,6 +18,7 @@ from ground_truth_pipeline.aws.labeling_job_hook import (
     labeling_job_failure_message,
 )
 from ground_truth_pipeline.aws.labeling_job_trigger import SageMakerLabelingJobTrigger
+from ground_truth_pipeline.aws.resumable_sagemaker_hook import attempts_within
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -56,7 +56,7 @@ class SageMakerLabelingJobSensor(SageMakerBaseSensor):
         super().__init__(**kwargs)
         self.job_name = job_name
         self.deferrable = deferrable
-        self.max_retries = max_retries or math.ceil(self.timeout / max(self.poke_interval, 1))
+        self.max_retries = max_retries or attempts_within(self.timeout, self.poke_interval)
 
     def non_terminal_states(self) -> set[str]:
         return set(GroundTruthLabelingHook.labeling_job_non_terminal_states)
