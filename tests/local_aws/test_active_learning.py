@@ -88,12 +88,12 @@ def _detection(score: float) -> Detection:
 
 
 def test_image_confidence_is_that_of_its_least_decided_detection():
-    assert al.image_confidence([], 0.5) == 1.0
-    assert al.image_confidence([_detection(0.9)], 0.5) == pytest.approx(0.8)
-    assert al.image_confidence([_detection(0.9), _detection(0.55)], 0.5) == pytest.approx(0.1)
-    assert al.image_confidence([_detection(0.9), _detection(0.2)], 0.5) == pytest.approx(0.6)
+    assert al.least_decided_margin([], 0.5) == 1.0
+    assert al.least_decided_margin([_detection(0.9)], 0.5) == pytest.approx(0.8)
+    assert al.least_decided_margin([_detection(0.9), _detection(0.55)], 0.5) == pytest.approx(0.1)
+    assert al.least_decided_margin([_detection(0.9), _detection(0.2)], 0.5) == pytest.approx(0.6)
     # Relative to the cutoff: with a low one, 0.82 is decidedly a box (0.8) and 0.01 decidedly none (0.9).
-    assert al.image_confidence([_detection(0.82), _detection(0.01)], 0.1) == pytest.approx(0.8)
+    assert al.least_decided_margin([_detection(0.82), _detection(0.01)], 0.1) == pytest.approx(0.8)
 
 
 def test_label_keeps_the_detections_at_or_above_the_cutoff_best_first():
@@ -219,7 +219,7 @@ def test_an_object_whose_label_would_be_empty_is_unsure_while_empty_labels_are_n
     assert al.human_priority([_located(0.01, 0.0)], calibration) == -math.inf
     assert al.human_priority([], calibration) == -math.inf
     sure = al.human_priority([_located(0.95, 0.0)], calibration)
-    assert sure == al.image_confidence([_located(0.95, 0.0)], calibration.box_cutoff) > 0
+    assert sure == al.least_decided_margin([_located(0.95, 0.0)], calibration.box_cutoff) > 0
 
 
 def test_resource_names_derive_from_the_job_name_and_fit_sagemaker_names():

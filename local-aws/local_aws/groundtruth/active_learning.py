@@ -6,7 +6,7 @@
 - How good a machine label is: an image's mean IoU, "the mean IoU of all the predicted and missed boxes on
   the image for every class, averaged across classes" (``per_class_image_miou``).
 - Which of the detector's boxes make up the label (those scoring at least a cutoff, ``kept_detections``)
-  and how sure the detector is of the whole image (``image_confidence``).
+  and how sure the detector is of the whole image (``least_decided_margin``).
 - The confidence threshold: the lowest confidence at which an image's expected IoU with its human label,
   read off the validation set, exceeds 0.6 by one standard error of the estimate (``choose_threshold``):
   each auto-labeled image is expected to reach the quality on its own, as AWS states the rule. The box
@@ -117,7 +117,7 @@ def kept_detections(detections: Sequence[Detection], cutoff: float) -> list[Dete
     return sorted((d for d in detections if d.score >= cutoff), key=lambda d: -d.score)
 
 
-def image_confidence(detections: Sequence[Detection], cutoff: float) -> float:
+def least_decided_margin(detections: Sequence[Detection], cutoff: float) -> float:
     """How sure the detector is of the whole image, in [0, 1], labels made with box score ``cutoff``.
 
     A detection scoring near the cutoff may be a wrong box or a missed object, so the image is only as sure
@@ -275,7 +275,7 @@ def calibrate(
     cutoff)."""
     best: Calibration | None = None
     for cutoff in sorted(cutoffs, reverse=True):
-        confidences = tuple(image_confidence(found, cutoff) for found, _ in validation)
+        confidences = tuple(least_decided_margin(found, cutoff) for found, _ in validation)
         qualities = tuple(
             per_class_image_miou(
                 [(d.class_id, (d.xmin, d.ymin, d.xmax, d.ymax)) for d in kept_detections(found, cutoff)],
@@ -315,7 +315,7 @@ def auto_labeled(detections: dict[int, Sequence[Detection]], calibration: Calibr
     chosen = []
     for object_id, found in detections.items():
         threshold = calibration.threshold_for(found).confidence
-        if threshold is not None and image_confidence(found, calibration.box_cutoff) >= threshold:
+        if threshold is not None and least_decided_margin(found, calibration.box_cutoff) >= threshold:
             chosen.append(object_id)
     return sorted(chosen)
 
@@ -329,7 +329,7 @@ def human_priority(detections: Sequence[Detection] | None, calibration: Calibrat
     empty_untrusted = calibration.empty_threshold.confidence is None
     if empty_untrusted and is_empty_label(detections, calibration.box_cutoff):
         return -math.inf
-    return image_confidence(detections, calibration.box_cutoff)
+    return least_decided_margin(detections, calibration.box_cutoff)
 
 
 def next_for_humans(
