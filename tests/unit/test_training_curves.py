@@ -85,6 +85,9 @@ def test_a_metric_line_or_configuration_that_does_not_parse_is_a_clear_error():
         parse_num_training_samples("Final configuration: {u'epochs': u'30', oops}")
     with pytest.raises(ValueError, match="num_training_samples is not a whole number"):
         parse_num_training_samples("Final configuration: {u'num_training_samples': u'many'}")
+    nested_too_deep = "[" * 100_000 + "]" * 100_000
+    with pytest.raises(ValueError, match="Final configuration is not a dict"):
+        parse_num_training_samples(f"Final configuration: {{u'epochs': {nested_too_deep}}}")
 
 
 @pytest.fixture
