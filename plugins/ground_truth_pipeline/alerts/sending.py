@@ -19,6 +19,7 @@ from ground_truth_pipeline.alerts.targets import (
     ALERT_EMAILS_OPTION,
     ALERT_TOPIC_PARAM,
     ALERT_TOPIC_VARIABLE,
+    DEFAULT_AWS_CONN_ID,
     AlertTargets,
 )
 from ground_truth_pipeline.configuration import CONFIG_SECTION, env_variable
@@ -41,14 +42,14 @@ def send_alert(alert: Alert, targets: AlertTargets) -> None:
         )
         return
     if targets.topic_arn:
-        _publish(alert, targets.topic_arn, targets.aws_conn_id)
+        _publish(alert, targets.topic_arn)
     if targets.emails:
         _email(alert, targets.emails, targets.smtp_conn_id)
 
 
-def _publish(alert: Alert, topic_arn: str, aws_conn_id: str) -> None:
+def _publish(alert: Alert, topic_arn: str) -> None:
     try:
-        hook = SnsHook(aws_conn_id=aws_conn_id)
+        hook = SnsHook(aws_conn_id=DEFAULT_AWS_CONN_ID)
         hook.publish_to_target(target_arn=topic_arn, subject=alert.subject, message=alert.message)
     except Exception:
         log.exception("Could not publish the alert %r to the SNS topic %s", alert.subject, topic_arn)

@@ -27,10 +27,9 @@ DEFAULT_SMTP_CONN_ID = "smtp_default"
 
 @dataclass(frozen=True)
 class AlertTargets:
-    """An SNS topic (or none) with the connection to publish through, and e-mail recipients (maybe none)."""
+    """An SNS topic (or none), published to through ``aws_default``, and e-mail recipients (maybe none)."""
 
     topic_arn: str | None
-    aws_conn_id: str
     emails: tuple[str, ...]
     smtp_conn_id: str
 
@@ -40,7 +39,6 @@ class AlertTargets:
         emails = conf.get(CONFIG_SECTION, ALERT_EMAILS_OPTION, fallback="")
         return cls(
             topic_arn=params.get(ALERT_TOPIC_PARAM) or Variable.get(ALERT_TOPIC_VARIABLE, default=None),
-            aws_conn_id=DEFAULT_AWS_CONN_ID,
             emails=tuple(address.strip() for address in emails.split(",") if address.strip()),
             smtp_conn_id=conf.get(CONFIG_SECTION, SMTP_CONN_ID_OPTION, fallback=DEFAULT_SMTP_CONN_ID),
         )
