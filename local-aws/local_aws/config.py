@@ -69,6 +69,8 @@ class LocalAwsConfig:
     seaweed_filer_port: int = field(default_factory=lambda: _port("LOCAL_AWS_SEAWEED_FILER_PORT", 8888))
     sagemaker_port: int = field(default_factory=lambda: _port("LOCAL_AWS_SAGEMAKER_PORT", 8334))
     moto_port: int = field(default_factory=lambda: _port("LOCAL_AWS_MOTO_PORT", 8335))
+    # The worker portal, where the people of private workteams label.
+    portal_port: int = field(default_factory=lambda: _port("LOCAL_AWS_PORTAL_PORT", 8336))
     region: str = field(default_factory=lambda: os.environ.get("LOCAL_AWS_REGION", "us-east-1"))
     account_id: str = "123456789012"
     # Automated data labeling runs on datasets of at least this many objects (AWS documents 1,250; 1,000
@@ -95,6 +97,11 @@ class LocalAwsConfig:
     @property
     def moto_endpoint(self) -> str:
         return f"http://{self.host}:{self.moto_port}"
+
+    @property
+    def portal_endpoint(self) -> str:
+        """The worker portal's address, the sign-in URL that DescribeWorkteam gives as SubDomain."""
+        return f"http://{self.host}:{self.portal_port}"
 
     @property
     def seaweedfs_dir(self) -> Path:

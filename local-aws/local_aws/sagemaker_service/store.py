@@ -59,6 +59,93 @@ CREATE TABLE IF NOT EXISTS log_events (
 );
 CREATE INDEX IF NOT EXISTS log_events_in_stream ON log_events (stream_id, timestamp, id);
 CREATE INDEX IF NOT EXISTS log_events_in_time ON log_events (timestamp, id);
+CREATE TABLE IF NOT EXISTS workforces (
+    name_key TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    arn TEXT NOT NULL,
+    request TEXT NOT NULL,              -- the CreateWorkforce request (its configs), JSON
+    create_date REAL NOT NULL,
+    last_updated_date REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS workteams (
+    name_key TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    arn TEXT NOT NULL UNIQUE,
+    workforce_name TEXT NOT NULL,
+    description TEXT NOT NULL,
+    member_definitions TEXT NOT NULL,   -- JSON, as CreateWorkteam / UpdateWorkteam gave them
+    notification_configuration TEXT,    -- JSON
+    worker_access_configuration TEXT,   -- JSON
+    create_date REAL NOT NULL,
+    last_updated_date REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS worker_accounts (
+    name TEXT PRIMARY KEY,              -- what a worker signs in with
+    worker_id TEXT NOT NULL UNIQUE,     -- the workerId of their answers: private.<region>.<hex>
+    sub TEXT NOT NULL UNIQUE,           -- workerMetadata.identityData.sub
+    password_hash TEXT NOT NULL,        -- argon2id, never the password
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS team_members (
+    team_key TEXT NOT NULL,             -- workteams.name_key; a member may be added before the team exists
+    worker_name TEXT NOT NULL REFERENCES worker_accounts(name) ON DELETE CASCADE,
+    PRIMARY KEY (team_key, worker_name)
+);
+CREATE TABLE IF NOT EXISTS portal_sessions (
+    token_hash TEXT PRIMARY KEY,        -- SHA-256 of the cookie's token: a copy of the file signs no one in
+    worker_name TEXT NOT NULL REFERENCES worker_accounts(name) ON DELETE CASCADE,
+    csrf_token TEXT NOT NULL,
+    created REAL NOT NULL,
+    expires REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sign_in_failures (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    account TEXT NOT NULL,
+    client TEXT NOT NULL,
+    at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sign_in_failures_by_account ON sign_in_failures (account, at);
+CREATE INDEX IF NOT EXISTS sign_in_failures_by_client ON sign_in_failures (client, at);
+CREATE TABLE IF NOT EXISTS private_jobs (
+    job_key TEXT PRIMARY KEY,           -- labeling_jobs.name_key
+    job_name TEXT NOT NULL,
+    workteam_arn TEXT NOT NULL,
+    title TEXT NOT NULL,
+    description TEXT NOT NULL,
+    workers_per_object INTEGER NOT NULL,
+    max_concurrent_tasks INTEGER NOT NULL,
+    task_time_limit_s INTEGER NOT NULL,
+    labels TEXT NOT NULL,               -- the label categories, JSON list
+    template_uri TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS private_objects (
+    job_key TEXT NOT NULL REFERENCES private_jobs(job_key),
+    object_id INTEGER NOT NULL,         -- datasetObjectId: the line of the input manifest
+    iteration INTEGER NOT NULL,
+    source_ref TEXT NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    offered_at REAL NOT NULL,
+    expires_at REAL NOT NULL,           -- offered_at + TaskAvailabilityLifetimeInSeconds
+    state TEXT NOT NULL,                -- open, done, expired, withdrawn
+    PRIMARY KEY (job_key, object_id)
+);
+CREATE TABLE IF NOT EXISTS private_tasks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_key TEXT NOT NULL,
+    object_id INTEGER NOT NULL,
+    worker_name TEXT NOT NULL,
+    worker_id TEXT NOT NULL,
+    worker_sub TEXT NOT NULL,
+    assigned_at REAL NOT NULL,
+    deadline REAL NOT NULL,             -- assigned_at + TaskTimeLimitInSeconds
+    state TEXT NOT NULL,                -- active, submitted, skipped, released, expired, withdrawn
+    ended_at REAL,
+    answer TEXT,                        -- the submitted answerContent, JSON
+    FOREIGN KEY (job_key, object_id) REFERENCES private_objects(job_key, object_id),
+    UNIQUE (job_key, object_id, worker_name)  -- one worker never gets the same image twice
+);
+CREATE INDEX IF NOT EXISTS private_tasks_by_worker ON private_tasks (worker_name, state);
 """
 
 
