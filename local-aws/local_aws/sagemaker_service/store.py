@@ -87,7 +87,7 @@ CREATE TABLE IF NOT EXISTS worker_accounts (
     created REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS team_members (
-    team_key TEXT NOT NULL,             -- workteams.name_key; a member may be added before the team exists
+    team_key TEXT NOT NULL,             -- workteams.name_key (a member may be added before the team exists)
     worker_name TEXT NOT NULL REFERENCES worker_accounts(name) ON DELETE CASCADE,
     PRIMARY KEY (team_key, worker_name)
 );
