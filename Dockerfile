@@ -16,6 +16,6 @@ RUN pip install --no-cache-dir --extra-index-url https://download.pytorch.org/wh
 COPY local-aws ./local-aws
 RUN pip install --no-cache-dir './local-aws[object-detection]' -c constraints.txt
 ENV LOCAL_AWS_DATA_DIR=/data LOCAL_AWS_BIND_HOST=0.0.0.0 PYTHONUNBUFFERED=1
-EXPOSE 8333 8334 8335
+EXPOSE 8333 8334 8335 8336
 HEALTHCHECK --interval=10s --timeout=10s --start-period=60s --retries=6 CMD ["python", "-m", "local_aws", "status"]
 CMD ["python", "-m", "local_aws", "serve"]

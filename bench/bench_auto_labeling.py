@@ -115,6 +115,7 @@ def _stack_config(data_dir: Path) -> LocalAwsConfig:
         seaweed_filer_port=_free_port(taken),
         sagemaker_port=_free_port(taken),
         moto_port=_free_port(taken),
+        portal_port=_free_port(taken),
     )
 
 

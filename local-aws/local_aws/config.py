@@ -71,6 +71,8 @@ class LocalAwsConfig:
     moto_port: int = field(default_factory=lambda: _port("LOCAL_AWS_MOTO_PORT", 8335))
     # The worker portal, where the people of private workteams label.
     portal_port: int = field(default_factory=lambda: _port("LOCAL_AWS_PORTAL_PORT", 8336))
+    # Where people's browsers reach the portal, when not at LOCAL_AWS_HOST (a container's name, for one).
+    portal_url: str = field(default_factory=lambda: os.environ.get("LOCAL_AWS_PORTAL_URL", ""))
     region: str = field(default_factory=lambda: os.environ.get("LOCAL_AWS_REGION", "us-east-1"))
     account_id: str = "123456789012"
     # Automated data labeling runs on datasets of at least this many objects (AWS documents 1,250; 1,000
@@ -101,7 +103,7 @@ class LocalAwsConfig:
     @property
     def portal_endpoint(self) -> str:
         """The worker portal's address, the sign-in URL that DescribeWorkteam gives as SubDomain."""
-        return f"http://{self.host}:{self.portal_port}"
+        return self.portal_url.rstrip("/") or f"http://{self.host}:{self.portal_port}"
 
     @property
     def seaweedfs_dir(self) -> Path:

@@ -36,6 +36,8 @@ ENDPOINT_VARIABLES = {
 # Services the Airflow connection sends somewhere else than its default endpoint (the SageMaker service).
 _CONNECTION_SERVICES = ("s3", "sns", "sqs", "iam", "sts")
 AIRFLOW_CONNECTION_VARIABLE = "AIRFLOW_CONN_AWS_DEFAULT"
+# Where the people of private workteams sign in (DescribeWorkteam gives the same address as SubDomain).
+PORTAL_URL_VARIABLE = "LOCAL_AWS_PORTAL_URL"
 # The folder holding the ``local_aws`` package: on the services' PYTHONPATH, whatever their working directory.
 PACKAGE_PARENT = Path(__file__).resolve().parents[1]
 
@@ -95,11 +97,13 @@ def dag_variables(config: LocalAwsConfig) -> dict[str, str]:
 
 
 def stack_variables(config: LocalAwsConfig) -> dict[str, str]:
-    """Everything ``env`` prints: the client variables, the Airflow connection and the DAG's options."""
+    """Everything ``env`` prints: the client variables, the Airflow connection, the DAG's options and the
+    worker portal's address (where private workteams sign in)."""
     return {
         **client_variables(config),
         AIRFLOW_CONNECTION_VARIABLE: json.dumps(airflow_connection(config), separators=(",", ":")),
         **dag_variables(config),
+        PORTAL_URL_VARIABLE: config.portal_endpoint,
     }
 
 
@@ -113,6 +117,8 @@ def config_variables(config: LocalAwsConfig) -> dict[str, str]:
         "LOCAL_AWS_SEAWEED_FILER_PORT": str(config.seaweed_filer_port),
         "LOCAL_AWS_SAGEMAKER_PORT": str(config.sagemaker_port),
         "LOCAL_AWS_MOTO_PORT": str(config.moto_port),
+        "LOCAL_AWS_PORTAL_PORT": str(config.portal_port),
+        "LOCAL_AWS_PORTAL_URL": config.portal_url,
         "LOCAL_AWS_HOST": config.host,
         "LOCAL_AWS_BIND_HOST": config.bind_host,
         "LOCAL_AWS_REGION": config.region,

@@ -56,6 +56,7 @@ def stack_config(data_dir: Path) -> LocalAwsConfig:
         seaweed_filer_port=free_port(),
         sagemaker_port=free_port(),
         moto_port=free_port(),
+        portal_port=free_port(),
     )
 
 

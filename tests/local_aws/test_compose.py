@@ -32,7 +32,13 @@ def dockerfile() -> str:
 def stack_config() -> LocalAwsConfig:
     """The stack as the other containers reach it: by service name, on the default ports."""
     return LocalAwsConfig(
-        host=STACK_SERVICE, s3_port=8333, sagemaker_port=8334, moto_port=8335, region="us-east-1"
+        host=STACK_SERVICE,
+        s3_port=8333,
+        sagemaker_port=8334,
+        moto_port=8335,
+        portal_port=8336,
+        region="us-east-1",
+        portal_url="",
     )
 
 
@@ -51,8 +57,10 @@ def test_airflow_init_stores_the_connection_that_env_prints_for_the_stack_servic
 def test_the_airflow_containers_get_the_dag_options_that_env_prints_for_the_stack(
     compose, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The stack's container runs on its defaults: no LOCAL_AWS_* setting in its environment but the bind host.
-    assert set(compose["services"][STACK_SERVICE]["environment"]) == {"LOCAL_AWS_BIND_HOST"}
+    # The stack's container runs on its defaults: no LOCAL_AWS_* setting in its environment but where it
+    # listens and where people's browsers find its portal.
+    environment = set(compose["services"][STACK_SERVICE]["environment"])
+    assert environment == {"LOCAL_AWS_BIND_HOST", "LOCAL_AWS_PORTAL_URL"}
     monkeypatch.delenv("LOCAL_AWS_AUTO_LABELING_MIN_OBJECTS", raising=False)
     defaults = {}
     for service in ("airflow-scheduler", "airflow-worker", "airflow-triggerer", "airflow-dag-processor"):
@@ -68,8 +76,12 @@ def test_the_airflow_containers_get_the_dag_options_that_env_prints_for_the_stac
 def test_the_stack_container_serves_the_connections_ports_on_every_interface(compose, dockerfile) -> None:
     stack = compose["services"][STACK_SERVICE]
     config = stack_config()
-    ports = {config.s3_port, config.sagemaker_port, config.moto_port}
-    assert {int(mapping.split(":")[1]) for mapping in stack["ports"]} == ports
+    ports = {config.s3_port, config.sagemaker_port, config.moto_port, config.portal_port}
+    published = {int(mapping.split(":")[-1]): mapping for mapping in stack["ports"]}
+    assert set(published) == ports
+    # The portal faces people: published on the host's loopback only, and reached there by their browsers.
+    assert published[config.portal_port].startswith("127.0.0.1:")
+    assert stack["environment"]["LOCAL_AWS_PORTAL_URL"] == f"http://localhost:{config.portal_port}"
     assert stack["command"] == ["python", "-m", "local_aws", "serve"]
     assert stack["environment"]["LOCAL_AWS_BIND_HOST"] == "0.0.0.0"
     assert stack["healthcheck"]["test"][-3:] == ["-m", "local_aws", "status"]

@@ -342,15 +342,20 @@ class TaskQueue:
 
     def _held(self, db: sqlite3.Connection, worker_name: str, task_id: int) -> Task:
         row = db.execute(
-            f"SELECT {_TASK_COLUMNS}, l.status FROM {_TASK_FROM}"
-            " JOIN labeling_jobs l ON l.name_key = t.job_key WHERE t.id = ? AND t.worker_name = ?",
+            f"SELECT {_TASK_COLUMNS}, l.status,"
+            " EXISTS (SELECT 1 FROM workteams w JOIN team_members m ON m.team_key = w.name_key"
+            "  WHERE w.arn = j.workteam_arn AND m.worker_name = t.worker_name) AS member"
+            f" FROM {_TASK_FROM} JOIN labeling_jobs l ON l.name_key = t.job_key"
+            " WHERE t.id = ? AND t.worker_name = ?",
             (task_id, worker_name),
         ).fetchone()
         if row is None:
             raise TaskUnavailable("There is no such task among yours.")
         values = dict(row)
-        status = values.pop("status")
+        status, member = values.pop("status"), values.pop("member")
         task = Task(**values)
+        if not member:
+            raise TaskUnavailable("You are no longer a member of the team this task is for.")
         if task.state == EXPIRED:
             raise TaskUnavailable("The task's time limit ran out, and it went back to the queue.")
         if task.state == WITHDRAWN or status != "InProgress":
