@@ -50,6 +50,8 @@ from local_aws.sagemaker_service.training_api import TrainingApi
 from local_aws.sagemaker_service.training_jobs import TrainingJobStore
 from local_aws.sagemaker_service.transform_api import TransformApi
 from local_aws.sagemaker_service.transform_jobs import TransformJobStore
+from local_aws.sagemaker_service.workforce_api import WorkforceApi
+from local_aws.workforce.teams import WorkforceStore, WorkteamStore
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +129,8 @@ def create_app(
         ModelStore(db, config), EndpointConfigStore(db, config), endpoints, config, endpoint_manager.notify
     )
     handlers |= {("sagemaker", name): handler for name, handler in hosting.handlers().items()}
+    workforce = WorkforceApi(WorkforceStore(db, config), WorkteamStore(db, config), config)
+    handlers |= {("sagemaker", name): handler for name, handler in workforce.handlers().items()}
     runtime = RuntimeApi(endpoints, endpoint_manager, config)
     dispatcher = Dispatcher(services, handlers)
 
