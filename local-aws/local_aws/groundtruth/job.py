@@ -1,19 +1,21 @@
-"""Run a Ground Truth bounding-box labeling job with the simulated public crowd.
+"""Run a Ground Truth bounding-box labeling job with the simulated public crowd or a private workteam.
 
 The job reads its inputs from S3, renders the worker UI template for every task, has
-NumberOfHumanWorkersPerDataObject simulated workers box each image, consolidates their boxes and writes the
-output tree. Without automated labeling there are two iterations, as on AWS: a probe batch of the first
+NumberOfHumanWorkersPerDataObject workers box each image (simulated ones for the public workteam, people in
+the worker portal for a private one: ``private_team``), consolidates their boxes and writes the output
+tree. Without automated labeling there are two iterations, as on AWS: a probe batch of the first
 min(10, n) objects, then the rest, offered to the crowd in batches of MaxConcurrentTaskCount objects. With
 automated labeling (``LabelingJobAlgorithmsConfig``) on a dataset of at least
 ``LocalAwsConfig.auto_labeling_min_objects`` objects, ``auto_labeling`` runs AWS's iterations instead; on a
 smaller one the job is labeled by humans, and its log (``/aws/sagemaker/LabelingJobs``) says why.
 Objects are processed on a few threads (S3 I/O dominates); their results do not depend on the threads'
-timing. An object that cannot be labeled (not found, not an image, not a seeded image) fails alone; bad
-job inputs fail the job.
+timing. An object that cannot be labeled (not found, not an image, not a seeded image for the simulated
+crowd) fails alone; bad job inputs fail the job.
 
-Times in the tree follow a simulated clock: a task is accepted when its batch is offered plus the worker's
-pickup delay and submitted timeSpentInSeconds later; a batch is consolidated a second after its last
-submission. The clock starts at the real time and never falls behind it.
+For the public crowd, times in the tree follow a simulated clock: a task is accepted when its batch is
+offered plus the worker's pickup delay and submitted timeSpentInSeconds later; a batch is consolidated a
+second after its last submission. The clock starts at the real time and never falls behind it. A private
+team's times are the real ones.
 
 The job owns ``<S3OutputPath>/<job name>/`` (job names are unique): a run first removes what an earlier,
 interrupted run of the same job wrote there, so that the tree holds the files of one run.
@@ -21,22 +23,20 @@ interrupted run of the same job wrote there, so that the tree holds the files of
 
 from __future__ import annotations
 
-import io
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
-from PIL import Image, UnidentifiedImageError
 
 from local_aws.config import LocalAwsConfig
 from local_aws.groundtruth.auto_labeling import AutoLabelingLoop
 from local_aws.groundtruth.auto_labeling_detector import SageMakerDetector
-from local_aws.groundtruth.consolidation import ConsolidatedBox, consolidate
+from local_aws.groundtruth.consolidation import consolidate
 from local_aws.groundtruth.crowd import Crowd, targets_of
+from local_aws.groundtruth.data_objects import ObjectResult, read_image
 from local_aws.groundtruth.errors import LabelingJobFailed
 from local_aws.groundtruth.inputs import read_label_categories, read_manifest, read_template
 from local_aws.groundtruth.job_log import LabelingJobLog
@@ -48,10 +48,12 @@ from local_aws.groundtruth.output_tree import (
     utc_now,
     worker_answer,
 )
+from local_aws.groundtruth.private_team import PrivateTeamJob, PrivateTeamLabeling
 from local_aws.groundtruth.request_checks import LabelingJobSpec, labeling_job_spec
 from local_aws.groundtruth.templates import BOUNDING_BOX_TAG, TaskRenderer, bounding_box_element
 from local_aws.reference_index import ReferenceIndex, content_key
-from local_aws.s3_objects import delete_prefix, read_object, split_s3_uri, write_json, write_lines
+from local_aws.s3_objects import delete_prefix, split_s3_uri, write_json, write_lines
+from local_aws.sagemaker_service.store import StateDb
 
 PROBE_BATCH_SIZE = 10
 THREADS = 4
@@ -60,15 +62,6 @@ PRESIGNED_URL_EXPIRY_S = 900
 Report = Callable[[str, dict[str, int]], None]
 _Item = TypeVar("_Item")
 _Result = TypeVar("_Result")
-
-
-@dataclass(frozen=True)
-class _ObjectResult:
-    object_id: int
-    failure_reason: str | None = None
-    image_size: tuple[int, int, int] = (0, 0, 0)  # width, height, depth
-    boxes: tuple[ConsolidatedBox, ...] = ()
-    last_submission: datetime | None = None
 
 
 def map_until_stopped(
@@ -105,9 +98,9 @@ def map_until_stopped(
 
 
 class _LabelingRun:
-    """One job's inputs, crowd and progress."""
+    """One job's inputs, workforce and progress."""
 
-    def __init__(self, spec: LabelingJobSpec, job_name: str, config: LocalAwsConfig) -> None:
+    def __init__(self, spec: LabelingJobSpec, job_name: str, config: LocalAwsConfig, report: Report) -> None:
         self.spec = spec
         self.job_name = job_name
         self.s3 = config.boto3_client("s3")
@@ -117,9 +110,6 @@ class _LabelingRun:
             read_template(self.s3, spec.template_uri), spec.template_uri, self._presign
         )
         self.element_name = self._bounding_box_element_name()
-        self.crowd = Crowd(job_name, config.region)
-        self.index = ReferenceIndex(config.reference_index_db)
-        self.class_names = self.index.class_names()
         self.tree = OutputTree(spec.output_path, job_name)
         try:
             delete_prefix(self.s3, self.tree.bucket, self.tree.prefix)
@@ -130,6 +120,27 @@ class _LabelingRun:
         self.output = [line.text for line in self.lines]
         self.labeled = self.machine_labeled = self.failed = 0
         self.clock = utc_now()
+        self.private_team: PrivateTeamLabeling | None = None
+        if spec.private_team is None:
+            self.crowd = Crowd(job_name, config.region)
+            self.index = ReferenceIndex(config.reference_index_db)
+            self.class_names = self.index.class_names()
+        else:
+            job = PrivateTeamJob(
+                job_name,
+                spec,
+                self.lines,
+                self.categories,
+                self.element_name,
+                self.tree,
+                self.s3,
+                config.region,
+            )
+            self.private_team = PrivateTeamLabeling(
+                job,
+                StateDb(config.state_db),
+                lambda labeled, failed: report("InProgress", self.counters(labeled, failed)),
+            )
 
     def _presign(self, uri: str) -> str:
         bucket, key = split_s3_uri(uri)
@@ -153,55 +164,47 @@ class _LabelingRun:
             )
         return name
 
-    def counters(self) -> dict[str, int]:
+    def counters(self, batch_labeled: int = 0, batch_failed: int = 0) -> dict[str, int]:
+        """LabelCounters, with the objects of the batch in progress that are already labeled or failed."""
+        labeled, failed = self.labeled + batch_labeled, self.failed + batch_failed
         return {
-            "TotalLabeled": self.labeled + self.machine_labeled,
-            "HumanLabeled": self.labeled,
+            "TotalLabeled": labeled + self.machine_labeled,
+            "HumanLabeled": labeled,
             "MachineLabeled": self.machine_labeled,
-            "FailedNonRetryableError": self.failed,
-            "Unlabeled": len(self.lines) - self.labeled - self.machine_labeled - self.failed,
+            "FailedNonRetryableError": failed,
+            "Unlabeled": len(self.lines) - labeled - self.machine_labeled - failed,
         }
 
     def plan(self) -> Iterator[tuple[int, list[range]]]:
-        """Iteration 1, the probe batch; iteration 2, the rest in batches of MaxConcurrentTaskCount."""
+        """Iteration 1, the probe batch; iteration 2, the rest in batches of MaxConcurrentTaskCount.
+
+        A private team gets the rest as one batch: the portal keeps at most MaxConcurrentTaskCount objects
+        out at a time, and people need not wait for the slowest object of a batch before the next.
+        """
         n = len(self.lines)
         probe = min(PROBE_BATCH_SIZE, n)
         yield 1, [range(probe)]
         if probe < n:
-            size = self.spec.max_concurrent_tasks
+            size = n if self.private_team is not None else self.spec.max_concurrent_tasks
             yield 2, [range(start, min(start + size, n)) for start in range(probe, n, size)]
 
     def label_batch(
         self, iteration: int, batch: Sequence[int], should_stop: Callable[[], bool]
-    ) -> tuple[list[_ObjectResult], bool]:
+    ) -> tuple[list[ObjectResult], bool]:
+        if self.private_team is not None:
+            return self.private_team.label_batch(iteration, batch, should_stop)
         offered = max(self.clock, utc_now())
         return map_until_stopped(lambda oid: self.label_object(iteration, offered, oid), batch, should_stop)
 
-    def label_object(self, iteration: int, offered: datetime, object_id: int) -> _ObjectResult:
+    def label_object(self, iteration: int, offered: datetime, object_id: int) -> ObjectResult:
         source_ref = self.lines[object_id].source_ref
-        try:
-            data = read_object(self.s3, source_ref)
-        except ClientError as err:
-            return _ObjectResult(
-                object_id, f"ClientError: Could not read the data object {source_ref}: {err}"
-            )
-        try:
-            with Image.open(io.BytesIO(data)) as image:
-                image.load()
-                width, height = image.size
-                depth = len(image.getbands())
-        except UnidentifiedImageError:
-            return _ObjectResult(
-                object_id,
-                f"ClientError: The data object {source_ref} is not an image in a format that can be read",
-            )
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
-            return _ObjectResult(
-                object_id, f"ClientError: The image {source_ref} could not be decoded: {err}"
-            )
+        image = read_image(self.s3, source_ref)
+        if isinstance(image, str):
+            return ObjectResult(object_id, image)
+        data, width, height, depth = image.data, image.width, image.height, image.depth
         reference = self.index.lookup(data)
         if reference is None:
-            return _ObjectResult(
+            return ObjectResult(
                 object_id,
                 f"ClientError: No simulated worker can label {source_ref}: the local stack's public crowd "
                 "is simulated and draws boxes only from the reference boxes of images the stack seeded, and "
@@ -230,9 +233,9 @@ class _LabelingRun:
         key = self.tree.worker_response_key(iteration, object_id, last)
         write_json(self.s3, self.tree.bucket, key, {"answers": documents})
         boxes = consolidate([answer.boxes for answer in answers], width, height)
-        return _ObjectResult(object_id, None, (width, height, depth), tuple(boxes), last)
+        return ObjectResult(object_id, None, (width, height, depth), tuple(boxes), last)
 
-    def record(self, iteration: int, results: Sequence[_ObjectResult]) -> None:
+    def record(self, iteration: int, results: Sequence[ObjectResult]) -> None:
         """Consolidation response of a batch, and its objects' output lines."""
         submissions = [r.last_submission for r in results if r.last_submission is not None]
         consolidated_at = max([self.clock, *submissions]) + timedelta(seconds=1)
@@ -292,7 +295,7 @@ def run_labeling_job(
     if spec.auto_labeling is not None:
         # Before the output tree is cleared: the jobs an interrupted run left must not write into it.
         detector = SageMakerDetector(spec, job_name, config, log, should_stop)
-    run = _LabelingRun(spec, job_name, config)
+    run = _LabelingRun(spec, job_name, config, report)
     report("InProgress", run.counters())
     if detector is not None:
         if len(run.lines) >= config.auto_labeling_min_objects:

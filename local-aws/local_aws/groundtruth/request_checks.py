@@ -1,9 +1,8 @@
 """What a CreateLabelingJob request must be for the local stack to run it, beyond botocore's model.
 
-The stack runs bounding-box jobs for the public crowd (simulated), with the built-in PRE-BoundingBox and
-ACS-BoundingBox Lambdas, reading and writing S3, optionally with automated data labeling by the built-in
-object-detection labeling algorithm. Private workteams come in a later version of the stack; requests for
-them are rejected with a message that says so.
+The stack runs bounding-box jobs for the public crowd (simulated) or for one of its private workteams
+(people label in the worker portal), with the built-in PRE-BoundingBox and ACS-BoundingBox Lambdas, reading
+and writing S3, optionally with automated data labeling by the built-in object-detection labeling algorithm.
 """
 
 from __future__ import annotations
@@ -14,12 +13,16 @@ from typing import Any
 
 from local_aws.config import LocalAwsConfig
 from local_aws.s3_objects import split_s3_uri
+from local_aws.sagemaker_service.store import StateDb
+from local_aws.workforce.teams import workteam_by_arn
 
 PUBLIC_WORKTEAM_ACCOUNT = "394669845002"
 # The account of Ground Truth's labeling algorithms in every region (botocore's SageMaker service model).
 LABELING_ALGORITHM_ACCOUNT = "027400017018"
 OBJECT_DETECTION_ALGORITHM = "object-detection"
 DEFAULT_MAX_CONCURRENT_TASKS = 1000
+# AWS's default TaskAvailabilityLifetimeInSeconds for a private workforce: 10 days.
+DEFAULT_TASK_AVAILABILITY_LIFETIME_S = 864_000
 # The accounts of the built-in Ground Truth Lambdas, per region (botocore's SageMaker service model).
 BUILT_IN_LAMBDA_ACCOUNTS = {
     "us-east-1": "432418664414",
@@ -82,6 +85,17 @@ class LabelingJobSpec:
     task_time_limit_s: int
     max_concurrent_tasks: int
     auto_labeling: AutoLabelingSpec | None = None
+    private_team: PrivateTeamSpec | None = None  # None: the public crowd
+
+
+@dataclass(frozen=True)
+class PrivateTeamSpec:
+    """What a job for a private workteam needs beyond every job's spec: who labels and for how long."""
+
+    workteam_arn: str
+    title: str
+    description: str
+    task_availability_lifetime_s: int
 
 
 def _field(request: dict[str, Any], path: str) -> Any:
@@ -154,6 +168,23 @@ def _auto_labeling(request: dict[str, Any], region: str) -> AutoLabelingSpec | N
     )
 
 
+def _private_team(request: dict[str, Any], workteam: str, config: LocalAwsConfig) -> PrivateTeamSpec:
+    """A job for one of the stack's private workteams; ValueError for a workteam it does not have."""
+    if workteam_by_arn(StateDb(config.state_db), workteam) is None:
+        raise ValueError(
+            f"HumanTaskConfig.WorkteamArn: unknown workteam {workteam!r}; the local stack has the public "
+            f"workforce of {config.region}, {public_workteam_arn(config.region)} (a simulated crowd), and "
+            "the private workteams made with CreateWorkteam (see ListWorkteams)"
+        )
+    lifetime = _field(request, "HumanTaskConfig.TaskAvailabilityLifetimeInSeconds")
+    return PrivateTeamSpec(
+        workteam_arn=workteam,
+        title=str(_field(request, "HumanTaskConfig.TaskTitle") or request["LabelingJobName"]),
+        description=str(_field(request, "HumanTaskConfig.TaskDescription") or ""),
+        task_availability_lifetime_s=int(lifetime or DEFAULT_TASK_AVAILABILITY_LIFETIME_S),
+    )
+
+
 def labeling_job_spec(request: dict[str, Any], config: LocalAwsConfig) -> LabelingJobSpec:
     """Check ``request`` and return what the job needs of it; ValueError names what the stack cannot serve."""
     auto_labeling = _auto_labeling(request, config.region)
@@ -164,12 +195,9 @@ def labeling_job_spec(request: dict[str, Any], config: LocalAwsConfig) -> Labeli
         )
     region = config.region
     workteam = _require(request, "HumanTaskConfig.WorkteamArn")
+    private_team = None
     if workteam != public_workteam_arn(region):
-        raise ValueError(
-            f"HumanTaskConfig.WorkteamArn: unknown workteam {workteam!r}; the local stack has only the "
-            f"public workforce of {region}, {public_workteam_arn(region)} (a simulated crowd); private teams "
-            "come in a later version of the stack"
-        )
+        private_team = _private_team(request, workteam, config)
     _check_lambda(
         _field(request, "HumanTaskConfig.PreHumanTaskLambdaArn"),
         "HumanTaskConfig.PreHumanTaskLambdaArn",
@@ -200,6 +228,7 @@ def labeling_job_spec(request: dict[str, Any], config: LocalAwsConfig) -> Labeli
             _field(request, "HumanTaskConfig.MaxConcurrentTaskCount") or DEFAULT_MAX_CONCURRENT_TASKS
         ),
         auto_labeling=auto_labeling,
+        private_team=private_team,
     )
 
 
