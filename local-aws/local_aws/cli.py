@@ -1,4 +1,5 @@
-"""``python -m local_aws``: start, stop and inspect the local stack, print its environment, seed its data.
+"""``python -m local_aws``: start, stop and inspect the local stack, print its environment, seed its data,
+manage the worker accounts of private workteams.
 
 Exit codes: 0 success; 1 an error (the message says what to do); 2 bad command-line usage; 3 the stack (or
 the service a command needs) is not running.
@@ -14,7 +15,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import asdict
 
-from local_aws import moto_server, seaweedfs
+from local_aws import moto_server, seaweedfs, worker_commands
 from local_aws.config import LocalAwsConfig
 from local_aws.environment import PACKAGE_PARENT, export_lines, service_variables, stack_variables
 from local_aws.processes import (
@@ -260,6 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     messages_parser = commands.add_parser("messages", help="print the messages published to an SNS topic")
     messages_parser.add_argument("--topic-arn", required=True, help="the topic's ARN")
     messages_parser.add_argument("--format", choices=["text", "json"], default="text", help="default: text")
+    worker_commands.add_parser(commands)
     return parser
 
 
@@ -283,7 +285,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return env(config, arguments.format)
         if arguments.command == "seed":
             return seed(config, arguments.images, arguments.seed, arguments.bucket)
+        if arguments.command == "workers":
+            worker_commands.run(config, arguments)
+            return EXIT_OK
         return messages(config, arguments.topic_arn, arguments.format)
-    except StackError as error:
+    except (StackError, worker_commands.WorkerCommandError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_ERROR
