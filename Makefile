@@ -14,7 +14,7 @@ export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 
-.PHONY: install lint format test unit bench airflow-db dags-report clean demo demo-full demo-backfill local-aws-up local-aws-down local-aws-status seed
+.PHONY: install lint format test unit bench airflow-db dags-report clean demo demo-full demo-backfill demo-portal local-aws-up local-aws-down local-aws-status seed
 
 install: $(VENV)/.installed
 
@@ -81,6 +81,13 @@ demo-full: airflow-db
 	$(BIN)/python -m local_aws up
 	$(BIN)/python -m local_aws seed
 	$(BIN)/python scripts/demo.py --images 1000 --auto-labeling
+
+# A private workteam labels in the worker portal: prints the portal's URL and a worker's credentials, then
+# runs the DAG for 10 images, which waits until a person has labeled them there.
+demo-portal: airflow-db
+	$(BIN)/python -m local_aws up
+	$(BIN)/python -m local_aws seed
+	$(BIN)/python scripts/demo_portal.py
 
 # Dated partitions of arriving images, backfilled for two classes by a scheduler (airflow standalone).
 demo-backfill: airflow-db

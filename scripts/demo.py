@@ -147,6 +147,19 @@ def _score(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
+def show_run(config: object, bucket: str, prefix: str, class_name: str, output: Path) -> None:
+    """Copy the class's newest run's report files into ``output`` and print its summary."""
+    s3 = config.boto3_client("s3")
+    class_prefix = f"{prefix}/{class_name.lower().replace(' ', '-')}/"
+    run_root, keys = newest_run_root(s3, bucket, class_prefix)
+    if output.exists():
+        shutil.rmtree(output)
+    copied = copy_outputs(s3, bucket, run_root, keys, output)
+    metrics = json.loads((output / "analysis" / "metrics.json").read_text())
+    print_summary(config, metrics, output, PREDICTION_THRESHOLD)
+    print(f"\n{len(copied)} files in {output}/; open {output / 'analysis' / 'report.html'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=100, help="images to label (default 100)")
@@ -190,14 +203,7 @@ def main() -> None:
     if state != "success":
         raise SystemExit(1)
 
-    class_prefix = f"{prefix}/{args.class_name.lower().replace(' ', '-')}/"
-    run_root, keys = newest_run_root(s3, args.bucket, class_prefix)
-    if args.output.exists():
-        shutil.rmtree(args.output)
-    copied = copy_outputs(s3, args.bucket, run_root, keys, args.output)
-    metrics = json.loads((args.output / "analysis" / "metrics.json").read_text())
-    print_summary(config, metrics, args.output, PREDICTION_THRESHOLD)
-    print(f"\n{len(copied)} files in {args.output}/; open {args.output / 'analysis' / 'report.html'}")
+    show_run(config, args.bucket, prefix, args.class_name, args.output)
 
 
 if __name__ == "__main__":

@@ -36,12 +36,14 @@ DEFAULT_UP_TIMEOUT = 90.0
 DEFAULT_DOWN_TIMEOUT = 30.0
 SERVE_CHECK_S = 5.0
 SAGEMAKER_DESCRIPTION = "SageMaker/Logs (local service)"
+PORTAL_DESCRIPTION = "Worker portal (private teams)"
 
 _EPILOG = """\
 settings (environment variables): LOCAL_AWS_DATA_DIR (default: .local-aws/ in the repository),
 LOCAL_AWS_S3_PORT (8333), LOCAL_AWS_SAGEMAKER_PORT (8334), LOCAL_AWS_MOTO_PORT (8335),
-LOCAL_AWS_SEAWEED_MASTER_PORT (9333), LOCAL_AWS_SEAWEED_VOLUME_PORT (8382), LOCAL_AWS_SEAWEED_FILER_PORT
-(8888), LOCAL_AWS_REGION (us-east-1), LOCAL_AWS_WEED (the weed binary),
+LOCAL_AWS_PORTAL_PORT (8336: the worker portal; LOCAL_AWS_PORTAL_URL, where browsers reach it, if not at
+LOCAL_AWS_HOST), LOCAL_AWS_SEAWEED_MASTER_PORT (9333), LOCAL_AWS_SEAWEED_VOLUME_PORT (8382),
+LOCAL_AWS_SEAWEED_FILER_PORT (8888), LOCAL_AWS_REGION (us-east-1), LOCAL_AWS_WEED (the weed binary),
 LOCAL_AWS_AUTO_LABELING_MIN_OBJECTS (1000: the smallest dataset a labeling job labels automatically; AWS
 documents 1,250), LOCAL_AWS_AUTO_LABELING_HYPERPARAMETERS (a JSON object over the object-detection
 hyperparameters of automated labeling's training jobs). SeaweedFS also listens on each of its ports +
@@ -78,9 +80,32 @@ def sagemaker_service(config: LocalAwsConfig) -> ServiceSpec:
     )
 
 
+def portal_service(config: LocalAwsConfig) -> ServiceSpec:
+    """The worker portal, where the people of private workteams sign in and label."""
+    return ServiceSpec(
+        name="portal",
+        description=PORTAL_DESCRIPTION,
+        prepare=lambda: python_command(
+            "-m", "local_aws.portal", *("--host", config.bind_host, "--port", str(config.portal_port))
+        ),
+        endpoint=config.portal_endpoint,
+        ports=(PortUse(config.portal_port, "worker portal", "LOCAL_AWS_PORTAL_PORT"),),
+        probe=lambda: http_answers(f"{config.portal_endpoint}/_local/health"),
+        log_path=config.logs_dir / "portal.log",
+        pid_path=config.pids_dir / "portal.pid",
+        env=service_variables(config),
+        cwd=PACKAGE_PARENT,
+    )
+
+
 def stack_services(config: LocalAwsConfig) -> list[ServiceSpec]:
     """The stack's services, in start order."""
-    return [seaweedfs.service(config), moto_server.service(config), sagemaker_service(config)]
+    return [
+        seaweedfs.service(config),
+        moto_server.service(config),
+        sagemaker_service(config),
+        portal_service(config),
+    ]
 
 
 def _report(line: str) -> None:
