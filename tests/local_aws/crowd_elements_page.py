@@ -10,6 +10,7 @@ on-screen rectangle, the way the element itself does.
 from __future__ import annotations
 
 import base64
+import html
 import io
 import json
 import math
@@ -29,11 +30,16 @@ PORTAL_CSP = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe
 IMAGE_SIZE = (1600, 1000)
 IMAGE_PATH = "/task-images/birds.png"
 CSRF_TOKEN = "csrf-token-for-the-test"
+# Boxes a task starts with: one with fractional edges, one reaching past the image's top right corner.
+INITIAL_VALUE = [
+    {"label": "Bird", "left": 10.4, "top": 20.6, "width": 100.2, "height": 50},
+    {"label": "Nest", "left": 1550, "top": -5, "width": 100, "height": 50},
+]
 _META = f'<meta name="crowd-submit-url" content="/submit">\n<meta name="csrf-token" content="{CSRF_TOKEN}">\n'
 _BOUNDING_BOX = """<crowd-form>
   <crowd-bounding-box name="boundingBox" src="{image}?X-Amz-Signature=abc123"
       header="Draw a tight box around every Bird in this image."
-      labels="[&quot;Bird&quot;,&quot;Nest&quot;]">
+      labels="[&quot;Bird&quot;,&quot;Nest&quot;]"{extra}>
     <full-instructions header="How to box each Bird">
       <ol><li>Find every Bird in the image.</li><li>Draw one box per Bird.</li></ol>
       <ul><li>Leave out the parts you can't see.</li></ul>
@@ -43,20 +49,32 @@ _BOUNDING_BOX = """<crowd-form>
       <img src="{example}" alt="A tightly boxed Bird">
     </short-instructions>
   </crowd-bounding-box>
-  <p><label>Comment <input type="text" name="comment"></label></p>
+  <form><label>Comment <input type="text" name="comment"></label></form>
 </crowd-form>"""
+# The portal's bar above a task: Skip and Release are plain forms of their own, outside the crowd-form.
+_TASK_BAR = """<style>
+  .bar { position: sticky; top: 0; display: flex; gap: 8px; padding: 10px 24px; background: #1d2430; }
+  .bar button { font: inherit; padding: 7px 16px; }
+  main { padding: 16px 24px; }
+</style>
+<header class="bar">
+  <form method="post" action="/skip"><input type="hidden" name="csrf_token" value="t">
+    <button type="submit">Skip</button></form>
+  <form method="post" action="/release"><button type="submit">Release</button></form>
+</header>"""
 _STANDALONE = """<full-instructions header="Read this first">
   <p>The full instructions, on their own.</p>
 </full-instructions>
 <short-instructions><p>The short instructions, on their own.</p></short-instructions>"""
 
 
-def _page(body: str, meta: str = _META) -> bytes:
+def _page(body: str, meta: str = _META, *, script_last: bool = False) -> bytes:
+    """A page with our script in its head, or (as the portal's task page has it) after its body."""
+    script = '<script src="/static/crowd-html-elements.js"></script>\n'
+    head, tail = ("", script) if script_last else (script, "")
     return (
         '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"{meta}<title>Task</title>\n"
-        '<script src="/static/crowd-html-elements.js"></script>\n'
-        f"</head>\n<body>\n{body}\n</body>\n</html>\n"
+        f"{meta}<title>Task</title>\n{head}</head>\n<body>\n{body}\n{tail}</body>\n</html>\n"
     ).encode()
 
 
@@ -97,16 +115,23 @@ class TaskSite:
     _server: ThreadingHTTPServer | None = None
 
     def files(self) -> dict[str, tuple[str, bytes]]:
-        task = _BOUNDING_BOX.format(image=IMAGE_PATH, example=example_data_url())
+        example = example_data_url()
+        task = _BOUNDING_BOX.format(image=IMAGE_PATH, example=example, extra="")
+        given = html.escape(json.dumps(INITIAL_VALUE), quote=True)
+        with_boxes = _BOUNDING_BOX.format(
+            image=IMAGE_PATH, example=example, extra=f' initial-value="{given}"'
+        )
         return {
             "/static/crowd-html-elements.js": ("text/javascript", CROWD_ELEMENTS_JS.read_bytes()),
             IMAGE_PATH: ("image/png", task_image()),
-            "/task": ("text/html", _page(task)),
+            "/task": ("text/html", _page(f"{_TASK_BAR}\n<main>{task}</main>", script_last=True)),
             "/preview": ("text/html", _page(task, meta="")),
+            "/initial-value": ("text/html", _page(with_boxes)),
             "/standalone": ("text/html", _page(_STANDALONE)),
             # An inline script, which the portal's CSP must stop.
             "/inline-script": ("text/html", _page("<script>window.inlineScriptRan = true;</script>")),
             "/done": ("text/html", _page("<p>Thank you</p>")),
+            "/skip": ("text/html", _page("<p>Skipped</p>")),
         }
 
     @property
@@ -129,6 +154,11 @@ class TaskSite:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if self.headers.get("Content-Type") != "application/json":
+                    # A plain form's post (Skip): recorded as sent, answered with its page.
+                    site.posts.append(Post(self.path, dict(self.headers.items()), body.decode()))
+                    self._send(200, *files[self.path])
+                    return
                 site.posts.append(Post(self.path, dict(self.headers.items()), json.loads(body)))
                 status, answer = site.answer
                 self._send(status, "application/json", json.dumps(answer).encode())

@@ -101,7 +101,7 @@ kbd { font: 12px ui-monospace, monospace; border: 1px solid #afb8c1; border-bott
 .toolbar .zoom-level { min-width: 3.5em; text-align: center; font-variant-numeric: tabular-nums; }
 .toolbar .spacer { flex: 1; }
 .frame { position: relative; border: 1px solid #afb8c1; border-radius: 4px; background: #2d333b; overflow: hidden; }
-.viewport { height: max(300px, calc(100vh - 230px)); overflow: auto; display: flex; }
+.viewport { height: max(300px, calc(100vh - 270px)); overflow: auto; display: flex; }
 .viewport.panning, .viewport.panning .stage, .viewport.panning .box { cursor: grab; }
 .stage { position: relative; flex: none; margin: auto; touch-action: none; cursor: crosshair; user-select: none; }
 .stage img { display: block; max-width: none; border: 0; padding: 0; -webkit-user-drag: none; }
@@ -127,7 +127,7 @@ kbd { font: 12px ui-monospace, monospace; border: 1px solid #afb8c1; border-bott
 .status .count { font-weight: 600; color: #1f2328; }
 .status .coords { margin-left: auto; }
 .panel { flex: 0 0 280px; display: flex; flex-direction: column; gap: 12px;
-  max-height: max(360px, calc(100vh - 170px)); overflow: auto; }
+  max-height: max(360px, calc(100vh - 200px)); overflow: auto; }
 .panel h3 { font-size: 0.95rem; margin: 0 0 6px; }
 .labels { display: flex; flex-direction: column; gap: 4px; }
 .label { display: flex; align-items: center; gap: 8px; text-align: left; background: #fff; }
