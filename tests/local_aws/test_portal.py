@@ -300,48 +300,47 @@ def test_a_worker_of_another_team_sees_no_job_and_cannot_start_one(portal: Porta
     assert portal.db.connection().execute("SELECT count(*) FROM private_tasks").fetchone()[0] == 0
 
 
-@pytest.mark.parametrize(
-    ("answer", "message"),
-    [
-        (box_answer([box(left=100, width=30)]), "Box 1 runs past the image's right edge"),
-        (box_answer([box(), box(top=70, height=20)]), "Box 2 runs past the image's bottom edge"),
-        (box_answer([box(left=-1)]), "Box 1 starts outside the image"),
-        (box_answer([box(width=0)]), "Box 1 must be at least 1 pixel wide and high"),
-        (box_answer([box(label="Cat")]), "Box 1: label 'Cat' is not one of the job's labels"),
-        (box_answer([box(left=1.5)]), "Box 1: left must be a whole number of pixels, got 1.5"),
-        (box_answer([box(top="3")]), "Box 1: top must be a whole number of pixels, got '3'"),
-        (box_answer([box(width=True)]), "Box 1: width must be a whole number of pixels, got True"),
-        (box_answer([box()] * 101), "An answer has at most 100 boxes; this one has 101"),
-        (
-            box_answer([box()], width=WIDTH + 1),
-            f"inputImageProperties must be the image's size, width {WIDTH}",
-        ),
-        (box_answer([box() | {"score": 1}]), "Box 1 has unexpected keys ['score']"),
-        (box_answer([{"label": "Bird", "left": 1, "top": 1, "width": 1}]), "Box 1 is missing ['height']"),
-        (box_answer([box()]) | {"extra": {}}, 'exactly one key, "boundingBox"'),
-        ({"boxes": box_answer([box()])["boundingBox"]}, 'exactly one key, "boundingBox"'),
-        ({"boundingBox": {**box_answer([])["boundingBox"], "note": 1}}, "has unexpected keys ['note']"),
-        (
-            {
-                "boundingBox": {
-                    "boundingBoxes": {},
-                    "inputImageProperties": {"height": HEIGHT, "width": WIDTH},
-                }
-            },
-            "boundingBoxes must be a list",
-        ),
-        ([], 'exactly one key, "boundingBox"'),
-    ],
-)
-def test_answers_that_are_not_boxes_inside_the_image_with_the_jobs_labels_are_refused(
-    portal: Portal, answer: Any, message: str
-) -> None:
+REFUSED_ANSWERS: list[tuple[Any, str]] = [
+    (box_answer([box(left=100, width=30)]), "Box 1 runs past the image's right edge"),
+    (box_answer([box(), box(top=70, height=20)]), "Box 2 runs past the image's bottom edge"),
+    (box_answer([box(left=-1)]), "Box 1 starts outside the image"),
+    (box_answer([box(width=0)]), "Box 1 must be at least 1 pixel wide and high"),
+    (box_answer([box(label="Cat")]), "Box 1: label 'Cat' is not one of the job's labels"),
+    (box_answer([box(left=1.5)]), "Box 1: left must be a whole number of pixels, got 1.5"),
+    (box_answer([box(top="3")]), "Box 1: top must be a whole number of pixels, got '3'"),
+    (box_answer([box(width=True)]), "Box 1: width must be a whole number of pixels, got True"),
+    (box_answer([box()] * 101), "An answer has at most 100 boxes; this one has 101"),
+    (
+        box_answer([box()], width=WIDTH + 1),
+        f"inputImageProperties must be the image's size, width {WIDTH}",
+    ),
+    (box_answer([box() | {"score": 1}]), "Box 1 has unexpected keys ['score']"),
+    (box_answer([{"label": "Bird", "left": 1, "top": 1, "width": 1}]), "Box 1 is missing ['height']"),
+    (box_answer([box()]) | {"extra": {}}, 'exactly one key, "boundingBox"'),
+    ({"boxes": box_answer([box()])["boundingBox"]}, 'exactly one key, "boundingBox"'),
+    ({"boundingBox": {**box_answer([])["boundingBox"], "note": 1}}, "has unexpected keys ['note']"),
+    (
+        {
+            "boundingBox": {
+                "boundingBoxes": {},
+                "inputImageProperties": {"height": HEIGHT, "width": WIDTH},
+            }
+        },
+        "boundingBoxes must be a list",
+    ),
+    ([], 'exactly one key, "boundingBox"'),
+]
+
+
+def test_answers_that_are_not_boxes_inside_the_image_with_the_jobs_labels_are_refused(portal: Portal) -> None:
     alice, csrf = signed_in(portal, "alice")
     task_id = started_task(alice, csrf)
-    refused = submit(alice, task_id, answer, csrf)
-    assert refused.status_code == 400
-    assert message in refused.json()["error"]
+    for answer, message in REFUSED_ANSWERS:
+        refused = submit(alice, task_id, answer, csrf)
+        assert refused.status_code == 400, message
+        assert message in refused.json()["error"]
     assert task_state(portal, task_id) == "active"
+    assert submit(alice, task_id, box_answer([box(left=90, top=60)]), csrf).status_code == 200, "edge to edge"
 
 
 def test_a_body_that_is_too_large_or_not_json_is_refused_before_it_is_read_as_an_answer(

@@ -14,6 +14,7 @@ from starlette.requests import Request
 
 from local_aws.config import LocalAwsConfig
 from local_aws.portal.image_urls import ImageUrlSigner, load_secret
+from local_aws.portal.serial_queue import SerialQueue
 from local_aws.portal.sessions import SESSION_COOKIE, Session, Sessions
 from local_aws.portal.sign_in_throttle import SignInThrottle
 from local_aws.portal.task_templates import TaskTemplates
@@ -30,7 +31,7 @@ class PortalContext:
         self.clock = clock
         self.db = StateDb(config.state_db)
         self.accounts = WorkerAccounts(self.db, config.region)
-        self.queue = TaskQueue(self.db)
+        self.queue = SerialQueue(TaskQueue(self.db), threading.Lock())
         self.sessions = Sessions(self.db)
         self.throttle = SignInThrottle(self.db)
         self.images = ImageUrlSigner(load_secret(config.data_dir / "portal" / "secret"), clock)
