@@ -21,8 +21,13 @@ from local_aws.config import LocalAwsConfig
 from local_aws.environment import ENDPOINT_VARIABLES, stack_variables
 from tests.local_aws.conftest import REPO_ROOT, LocalStack, process_alive, stack_config
 
-SERVICES = ("S3 (SeaweedFS)", "SNS/SQS/IAM/STS (moto)", "SageMaker/Logs (local service)")
-PID_FILES = dict(zip(SERVICES, ("seaweedfs", "moto", "sagemaker"), strict=True))
+SERVICES = (
+    "S3 (SeaweedFS)",
+    "SNS/SQS/IAM/STS (moto)",
+    "SageMaker/Logs (local service)",
+    "Worker portal (private teams)",
+)
+PID_FILES = dict(zip(SERVICES, ("seaweedfs", "moto", "sagemaker", "portal"), strict=True))
 AWS_CLI = Path(sys.executable).parent / "aws"
 # An unmodified boto3 program: no endpoint, key or region in the code.
 BOTO3_PROGRAM = """
@@ -135,7 +140,7 @@ def test_status_shows_every_service_answering(stack: LocalStack) -> None:
 
     assert result.returncode == 0, result.stdout
     lines = result.stdout.splitlines()
-    assert len(lines) == 3
+    assert len(lines) == len(SERVICES)
     for line, description in zip(lines, SERVICES, strict=True):
         assert line.startswith(description) and "running" in line and line.endswith(" answering")
     for pid in pids(stack).values():
@@ -284,7 +289,7 @@ def test_data_survives_down_and_up(stack: LocalStack) -> None:
     for description in SERVICES:
         assert f"{description}: stopped (pid {before[PID_FILES[description]]})" in stopped.stdout
     assert not any(stack.config.pids_dir.glob("*.pid"))
-    assert status.returncode == 3 and status.stdout.count(" stopped") == 3
+    assert status.returncode == 3 and status.stdout.count(" stopped") == len(SERVICES)
     assert not any(process_alive(pid) for pid in before.values())
 
     stack.up()
@@ -325,8 +330,8 @@ def test_a_stack_that_does_not_run(idle_stack: LocalStack) -> None:
     seed = idle_stack.cli("seed", "--images", "1")
     messages = idle_stack.cli("messages", "--topic-arn", "arn:aws:sns:us-east-1:123456789012:alerts")
 
-    assert status.returncode == 3 and status.stdout.count(" stopped") == 3
-    assert down.returncode == 0 and down.stdout.count(": not running") == 3
+    assert status.returncode == 3 and status.stdout.count(" stopped") == len(SERVICES)
+    assert down.returncode == 0 and down.stdout.count(": not running") == len(SERVICES)
     assert seed.returncode == 3 and "S3 (SeaweedFS) does not answer" in seed.stderr
     assert "python -m local_aws up" in seed.stderr
     assert messages.returncode == 3 and "SNS/SQS/IAM/STS (moto) does not answer" in messages.stderr
@@ -364,7 +369,7 @@ def test_a_service_dying_at_start_shows_its_log_and_nothing_stays_running(
     assert "F1126 server.go:363 Check Meta Folder: permission denied" in result.stderr
     assert str(idle_stack.config.logs_dir / "seaweedfs.log") in result.stderr
     assert not any(idle_stack.config.pids_dir.glob("*.pid"))
-    assert idle_stack.cli("status").stdout.count(" stopped") == 3
+    assert idle_stack.cli("status").stdout.count(" stopped") == len(SERVICES)
 
 
 def test_a_missing_weed_binary_is_a_clear_error(idle_stack: LocalStack) -> None:
