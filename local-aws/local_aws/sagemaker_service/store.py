@@ -146,6 +146,9 @@ CREATE TABLE IF NOT EXISTS private_tasks (
     UNIQUE (job_key, object_id, worker_name)  -- one worker never gets the same image twice
 );
 CREATE INDEX IF NOT EXISTS private_tasks_by_worker ON private_tasks (worker_name, state);
+CREATE INDEX IF NOT EXISTS private_tasks_by_object ON private_tasks (job_key, object_id, state);
+CREATE INDEX IF NOT EXISTS private_tasks_by_state ON private_tasks (state, deadline);
+CREATE INDEX IF NOT EXISTS private_objects_in_order ON private_objects (job_key, state, iteration, object_id);
 """
 
 

@@ -128,8 +128,7 @@ _TAKEABLE = """o.job_key = j.job_key AND o.state = 'open' AND o.expires_at > :no
          AND c.state IN ('active', 'submitted')) < j.workers_per_object
     AND NOT EXISTS (SELECT 1 FROM private_tasks s WHERE s.job_key = o.job_key AND s.object_id = o.object_id
                     AND s.worker_name = :worker)"""
-_OUT = """(SELECT count(DISTINCT a.object_id) FROM private_tasks a
-    WHERE a.job_key = j.job_key AND a.state = 'active')"""
+_OUT = """SELECT count(DISTINCT object_id) FROM private_tasks WHERE job_key = ? AND state = 'active'"""
 _IS_OUT = """EXISTS (SELECT 1 FROM private_tasks a WHERE a.job_key = o.job_key AND a.object_id = o.object_id
     AND a.state = 'active')"""
 
@@ -247,18 +246,31 @@ class TaskQueue:
     def jobs_for(self, worker_name: str, now: float) -> list[JobOffer]:
         """The InProgress jobs of the worker's teams, with what the worker could take now."""
         params = {"worker": worker_name, "now": now}
+        offers = []
         with self.db.transaction() as db:
             self.expire_tasks(db, now)
-            rows = db.execute(
-                f"SELECT j.job_name, j.title, j.description,"
-                f" (SELECT count(*) FROM private_objects o WHERE {_TAKEABLE}"
-                f"  AND ({_IS_OUT} OR {_OUT} < j.max_concurrent_tasks)) AS waiting,"
-                f" (SELECT a.id FROM private_tasks a WHERE a.job_key = j.job_key AND a.worker_name = :worker"
-                f"  AND a.state = 'active') AS active_task_id"
+            jobs = db.execute(
+                "SELECT j.job_key, j.job_name, j.title, j.description, j.max_concurrent_tasks,"
+                " (SELECT a.id FROM private_tasks a WHERE a.job_key = j.job_key AND a.worker_name = :worker"
+                "  AND a.state = 'active') AS active_task_id"
                 f" FROM {_WORKERS_JOBS} GROUP BY j.job_key ORDER BY l.creation_time, j.job_name",
                 params,
             ).fetchall()
-        return [JobOffer(*row) for row in rows]
+            for key, name, title, description, max_concurrent, active_task_id in jobs:
+                waiting = db.execute(
+                    f"SELECT count(*) FROM private_objects o JOIN private_jobs j ON j.job_key = o.job_key"
+                    f" WHERE j.job_key = :job AND {_TAKEABLE}{self._room(db, key, max_concurrent)}",
+                    {**params, "job": key},
+                ).fetchone()[0]
+                offers.append(JobOffer(name, title, description, waiting, active_task_id))
+        return offers
+
+    @staticmethod
+    def _room(db: sqlite3.Connection, job_key: str, max_concurrent: int) -> str:
+        """The condition on the objects a worker may take: any while fewer than MaxConcurrentTaskCount are
+        out, else only those already out (a second worker on an object out does not put another out)."""
+        out = db.execute(_OUT, (job_key,)).fetchone()[0]
+        return "" if out < max_concurrent else f" AND {_IS_OUT}"
 
     def job_for(self, worker_name: str, job_name: str) -> PrivateJob | None:
         """The job, if it is InProgress for one of the worker's teams."""
@@ -278,7 +290,8 @@ class TaskQueue:
         with self.db.transaction() as db:
             self.expire_tasks(db, now)
             job = db.execute(
-                f"SELECT j.job_key, j.task_time_limit_s FROM {_WORKERS_JOBS} WHERE j.job_key = :job",
+                "SELECT j.job_key, j.task_time_limit_s, j.max_concurrent_tasks"
+                f" FROM {_WORKERS_JOBS} WHERE j.job_key = :job",
                 params,
             ).fetchone()
             if job is None:
@@ -292,7 +305,7 @@ class TaskQueue:
                 return _task(held)
             chosen = db.execute(
                 f"SELECT o.object_id FROM private_objects o JOIN private_jobs j ON j.job_key = o.job_key"
-                f" WHERE j.job_key = :job AND {_TAKEABLE} AND ({_IS_OUT} OR {_OUT} < j.max_concurrent_tasks)"
+                f" WHERE j.job_key = :job AND {_TAKEABLE}{self._room(db, job[0], job[2])}"
                 " ORDER BY o.iteration, o.object_id LIMIT 1",
                 params,
             ).fetchone()
