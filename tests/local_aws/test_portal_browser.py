@@ -12,20 +12,19 @@ from __future__ import annotations
 
 import io
 import json
-import sqlite3
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from PIL import Image, ImageDraw
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, sync_playwright
 
 from ground_truth_pipeline.instructions import instructions_template
 from local_aws.sagemaker_service.store import StateDb
 from local_aws.workforce.accounts import WorkerAccounts
 from tests.local_aws.airflow_ui import CHROMIUM
+from tests.local_aws.portal_browser import Worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.ui]
 
@@ -42,7 +41,6 @@ REGION = "us-east-1"
 PRE_LAMBDA = f"arn:aws:lambda:{REGION}:432418664414:function:PRE-BoundingBox"
 ACS_LAMBDA = f"arn:aws:lambda:{REGION}:432418664414:function:ACS-BoundingBox"
 JOB_TIMEOUT_S = 120
-_RECT_JS = "e => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; }"
 
 
 def _image(index: int, size: tuple[int, int]) -> bytes:
@@ -53,7 +51,7 @@ def _image(index: int, size: tuple[int, int]) -> bytes:
     return buffer.getvalue()
 
 
-def _target(object_id: int) -> tuple[float, float, float, float]:
+def _target(object_id: int, size: tuple[int, int] | None = None) -> tuple[float, float, float, float]:
     """Where every worker draws on image ``object_id``: its ellipse's box, in image pixels."""
     width, height = IMAGE_SIZES[object_id]
     return (width / 4, height / 4, width / 2, height / 2)
@@ -123,76 +121,6 @@ def _wait_until(condition: Any, what: str, timeout_s: float = JOB_TIMEOUT_S) -> 
         time.sleep(0.25)
 
 
-@dataclass
-class Worker:
-    """One person's browser window on the portal."""
-
-    name: str
-    page: Page
-    portal: str
-    state_db: Any
-
-    def sign_in(self, password: str = PASSWORD) -> None:
-        self.page.goto(f"{self.portal}/sign-in")
-        self.page.get_by_label("Name").fill(self.name)
-        self.page.get_by_label("Password").fill(password)
-        self.page.get_by_role("button", name="Sign in").click()
-        self.page.wait_for_url(f"{self.portal}/")
-
-    def start(self) -> None:
-        self.page.goto(f"{self.portal}/")
-        self.page.get_by_role("button", name="Start working").click()
-        self.page.wait_for_url("**/tasks/*")
-
-    @property
-    def task_id(self) -> int:
-        return int(self.page.url.rsplit("/", 1)[1])
-
-    def object_id(self) -> int:
-        """The object of the task on screen (the test reads the stack's state file)."""
-        with sqlite3.connect(self.state_db) as db:
-            return db.execute("SELECT object_id FROM private_tasks WHERE id = ?", (self.task_id,)).fetchone()[
-                0
-            ]
-
-    def csrf_token(self) -> str:
-        return self.page.locator('meta[name="csrf-token"]').get_attribute("content")
-
-    def draw(self, x0: float, y0: float, x1: float, y1: float) -> dict[str, Any]:
-        """Drag a box with the mouse from image point (x0, y0) to (x1, y1); the box the element holds."""
-        self.page.wait_for_function("document.querySelector('crowd-bounding-box').validate() === null")
-        image = self.page.get_by_test_id("crowd-bounding-box-image")
-        left, top, width, height = image.evaluate(_RECT_JS)
-        natural_width, natural_height = image.evaluate("e => [e.naturalWidth, e.naturalHeight]")
-
-        def screen(x: float, y: float) -> tuple[int, int]:
-            return round(left + x * width / natural_width), round(top + y * height / natural_height)
-
-        mouse = self.page.mouse
-        mouse.move(*screen(x0, y0))
-        mouse.down()
-        mouse.move(*screen(x1, y1), steps=5)
-        mouse.up()
-        (box,) = self.page.locator("crowd-bounding-box").evaluate("e => e.value")["boundingBoxes"]
-        return box
-
-    def label_current(self, drawn: dict[int, list[dict[str, Any]]]) -> int:
-        """Box the ellipse of the image on screen and submit; the object labeled."""
-        object_id = self.object_id()
-        drawn.setdefault(object_id, []).append(self.draw(*_target(object_id)))
-        before = self.page.url
-        self.page.get_by_role("button", name="Submit").click()
-        self.page.wait_for_url(lambda url: url != before)
-        return object_id
-
-    def label_all_waiting(self, drawn: dict[int, list[dict[str, Any]]]) -> list[int]:
-        """Label task after task until the portal has none for this worker."""
-        done = []
-        while "/tasks/" in self.page.url:
-            done.append(self.label_current(drawn))
-        return done
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
@@ -210,7 +138,7 @@ def test_a_team_labels_a_private_job_in_the_browser(browser, private_job, tmp_pa
     ann, bob, cat, dan = (_worker(browser, name, private_job) for name in (*WORKERS, OUTSIDER))
     drawn: dict[int, list[dict[str, Any]]] = {}
     for worker in (cat, ann, bob, dan):
-        worker.sign_in()
+        worker.sign_in(PASSWORD)
 
     # Cat takes the first image and leaves it: it stays out for TaskTimeLimitInSeconds.
     cat.start()
@@ -251,9 +179,9 @@ def test_a_team_labels_a_private_job_in_the_browser(browser, private_job, tmp_pa
 
     # Ann and Bob label everything they are offered, with the mouse.
     assert ann.object_id() == abandoned  # already out with Cat, so it goes to a second worker first
-    ann_done = ann.label_all_waiting(drawn)
+    ann_done = ann.label_all_waiting(_target, drawn)
     bob.start()
-    bob_done = bob.label_all_waiting(drawn)
+    bob_done = bob.label_all_waiting(_target, drawn)
     assert sorted(ann_done) == list(range(IMAGES))
     assert abandoned not in bob_done and len(bob_done) == IMAGES - 1
 
@@ -264,7 +192,7 @@ def test_a_team_labels_a_private_job_in_the_browser(browser, private_job, tmp_pa
     assert "time limit ran out" in cat.page.get_by_role("alert").inner_text()
     bob.start()
     assert bob.object_id() == abandoned
-    bob.label_all_waiting(drawn)
+    bob.label_all_waiting(_target, drawn)
 
     sagemaker = private_job["sagemaker"]
     _wait_until(lambda: _job(sagemaker)["LabelingJobStatus"] == "Completed", "the job to complete")
