@@ -87,11 +87,13 @@ def copy_outputs(s3: object, bucket: str, run_root: str, keys: list[str], target
     return copied
 
 
-def print_summary(config: object, metrics: dict, output: Path, threshold: float) -> None:
+def print_summary(
+    config: object, metrics: dict, output: Path, threshold: float, workforce: str = "simulated workers"
+) -> None:
     print(
         f"\nLabeled {metrics['images']} images ({metrics['failed_images']} failed): "
         f"{metrics['boxes']['consolidated']} boxes from {metrics['boxes']['worker']} worker boxes by "
-        f"{metrics['workers']} simulated workers."
+        f"{metrics['workers']} {workforce}."
     )
     cost = metrics["cost_usd"]
     print(
@@ -147,7 +149,14 @@ def _score(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def show_run(config: object, bucket: str, prefix: str, class_name: str, output: Path) -> None:
+def show_run(
+    config: object,
+    bucket: str,
+    prefix: str,
+    class_name: str,
+    output: Path,
+    workforce: str = "simulated workers",
+) -> None:
     """Copy the class's newest run's report files into ``output`` and print its summary."""
     s3 = config.boto3_client("s3")
     class_prefix = f"{prefix}/{class_name.lower().replace(' ', '-')}/"
@@ -156,7 +165,7 @@ def show_run(config: object, bucket: str, prefix: str, class_name: str, output: 
         shutil.rmtree(output)
     copied = copy_outputs(s3, bucket, run_root, keys, output)
     metrics = json.loads((output / "analysis" / "metrics.json").read_text())
-    print_summary(config, metrics, output, PREDICTION_THRESHOLD)
+    print_summary(config, metrics, output, PREDICTION_THRESHOLD, workforce)
     print(f"\n{len(copied)} files in {output}/; open {output / 'analysis' / 'report.html'}")
 
 

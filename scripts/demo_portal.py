@@ -96,7 +96,8 @@ def main() -> None:
     print(f"\nDAG run {state} in {time.monotonic() - started:.0f} s")
     if state != "success":
         raise SystemExit(1)
-    show_run(config, args.bucket, prefix, args.class_name, args.output)
+    workforce = f"worker(s) of the private workteam {TEAM}"
+    show_run(config, args.bucket, prefix, args.class_name, args.output, workforce)
 
 
 if __name__ == "__main__":
