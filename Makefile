@@ -70,6 +70,7 @@ bench: airflow-db
 	$(BIN)/python bench/bench_detector.py
 	$(BIN)/python bench/bench_serving.py
 	$(BIN)/python bench/bench_auto_labeling.py
+	$(BIN)/python bench/bench_portal.py
 
 demo: airflow-db
 	$(BIN)/python -m local_aws up

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -397,6 +398,7 @@ def test_env_exports_quoted_values_that_a_shell_reads_back(idle_stack: LocalStac
     connection = json.loads(as_json["AIRFLOW_CONN_AWS_DEFAULT"])
     assert connection["extra"]["endpoint_url"] == idle_stack.config.sagemaker_endpoint
     assert connection["extra"]["service_config"]["sns"]["endpoint_url"] == idle_stack.config.moto_endpoint
+    assert as_json["LOCAL_AWS_PORTAL_URL"] == f"http://127.0.0.1:{idle_stack.config.portal_port}"
 
 
 def test_env_gives_the_dag_the_stacks_minimum_for_automated_labeling(tmp_path: Path, monkeypatch) -> None:
@@ -437,3 +439,10 @@ def test_help_and_bad_usage(idle_stack: LocalStack) -> None:
         assert f"    {command} " in helped.stdout
     assert "LOCAL_AWS_S3_PORT" in helped.stdout
     assert wrong.returncode == 2 and "expected a whole number >= 0, got 'many'" in wrong.stderr
+
+
+def test_the_portal_url_is_where_browsers_reach_it_when_set(tmp_path: Path) -> None:
+    in_compose = LocalAwsConfig(data_dir=tmp_path, host="local-aws", portal_port=8336, portal_url="")
+    assert stack_variables(in_compose)["LOCAL_AWS_PORTAL_URL"] == "http://local-aws:8336"
+    published = dataclasses.replace(in_compose, portal_url="http://localhost:8336/")
+    assert stack_variables(published)["LOCAL_AWS_PORTAL_URL"] == "http://localhost:8336"
