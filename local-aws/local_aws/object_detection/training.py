@@ -2,10 +2,11 @@
 
 As AWS's algorithm does: the learning rate is multiplied by ``lr_scheduler_factor`` at each epoch of
 ``lr_scheduler_step``, counted in iterations of ``ceil(num_training_samples / mini_batch_size)`` per epoch;
-for the local CPU network tiny-vgg, which trains from scratch, the learning rate first warms up linearly from
-1/25 of ``learning_rate`` over 15% of the iterations, then follows the steps or, when ``lr_scheduler_step``
-is empty (its default), a cosine from ``learning_rate`` down to 0 at the last iteration (a one-cycle
-schedule, which learns several times faster from scratch than a constant rate);
+for the local networks tiny-vgg (which trains from scratch) and efficientnet-lite0 (which fine-tunes from
+ImageNet), the learning rate first warms up linearly from 1/25 of ``learning_rate`` over 15% of the
+iterations, then follows the steps or, when ``lr_scheduler_step`` is empty (their default), a cosine from
+``learning_rate`` down to 0 at the last iteration (a one-cycle schedule, which learns several times faster
+from scratch than a constant rate);
 the model kept is the one of the best validation mAP (the later epoch on a tie); early stopping (when on)
 ends training once ``early_stopping_patience`` epochs in a row, after ``early_stopping_min_epochs``, have
 not improved the best mAP by more than ``early_stopping_tolerance`` of it. Images are flipped left-right at
@@ -27,11 +28,11 @@ from torchvision.models.detection.ssd import SSD
 
 from local_aws.object_detection.errors import ClientInputError
 from local_aws.object_detection.evaluation import Detections, ImageBoxes, mean_average_precision
-from local_aws.object_detection.hyperparameters import CPU_BASE_NETWORK, Hyperparameters
+from local_aws.object_detection.hyperparameters import WARM_UP_COSINE_NETWORKS, Hyperparameters
 
 SEED = 0
 EVALUATION_BATCH = 32
-WARM_UP_SHARE = 0.15  # of the iterations, for tiny-vgg
+WARM_UP_SHARE = 0.15  # of the iterations, for WARM_UP_COSINE_NETWORKS
 WARM_UP_START = 1 / 25  # of learning_rate
 
 
@@ -97,7 +98,7 @@ def learning_rate_at(iteration: int, hp: Hyperparameters) -> float:
     per_epoch = math.ceil(hp.num_training_samples / hp.mini_batch_size)
     steps = sum(iteration >= epoch * per_epoch for epoch in hp.lr_scheduler_step)
     stepped = hp.learning_rate * hp.lr_scheduler_factor**steps
-    if hp.base_network != CPU_BASE_NETWORK:
+    if hp.base_network not in WARM_UP_COSINE_NETWORKS:
         return stepped
     total = hp.epochs * per_epoch
     warm_up = max(1, round(WARM_UP_SHARE * total))
