@@ -81,6 +81,9 @@ TRAIN_DOC = (
 )
 DEPLOY_DOC = """Create the model, run a batch transform on held-out images, serve a real-time endpoint,
 invoke it, and delete the endpoint and its config again, even when a task in between fails."""
+REPORT_DOC = """Complete the analysis's report.html with the trained model's validation mAP per epoch, the
+batch transform's predictions and the endpoint's answer. Runs once the endpoint has answered, beside the
+endpoint's deletion."""
 
 # Params that may stay empty must allow null: the UI's trigger form takes an empty field whose type does
 # not allow null as missing and will not submit.
@@ -512,4 +515,19 @@ with DAG(
         chain(create_model, batch_transform, predictions, endpoint_request)
         create_endpoint >> invoked >> teardown
 
-    chain(prepare, label, analyse, train, deploy)
+    with TaskGroup("report", doc_md=REPORT_DOC) as report:
+
+        @task
+        def complete_report(
+            experiment: dict, training: dict, transform: dict, endpoint_call: dict, **context
+        ) -> dict:
+            """Add the trained model, the batch predictions and the endpoint's answer to the report."""
+            from ground_truth_pipeline.steps import report_step
+
+            return report_step.complete_report(experiment, training, transform, endpoint_call, context)
+
+        complete_report(experiment, train_model.output, batch_transform.output, invoked)
+
+    # deploy >> report waits for the endpoint's answer, not for its teardown: a report that fails cannot
+    # hold up the endpoint's deletion.
+    chain(prepare, label, analyse, train, deploy, report)

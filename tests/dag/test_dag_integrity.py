@@ -99,6 +99,8 @@ def test_groups_and_tasks_in_the_reference_order(dag_description):
         "deploy.create_endpoint",
         "deploy.invoke_endpoint",
         "deploy.delete_endpoint",
+        # The report is completed at the end, from what training, the transform and the endpoint left.
+        "report.complete_report",
     }
     assert set(tasks) == expected
     up = {task_id: set(spec["upstream"]) for task_id, spec in tasks.items()}
@@ -116,6 +118,21 @@ def test_groups_and_tasks_in_the_reference_order(dag_description):
     assert "deploy.create_model" in up["deploy.batch_transform"] | up["deploy.build_transform_job_request"]
     assert "deploy.create_endpoint" in up["deploy.invoke_endpoint"]
     assert "deploy.invoke_endpoint" in up["deploy.delete_endpoint"]
+    assert {"train.train_model", "deploy.batch_transform", "deploy.invoke_endpoint"} <= up[
+        "report.complete_report"
+    ]
+
+
+def test_the_report_waits_for_the_endpoint_answer_and_never_holds_up_its_deletion(dag_description):
+    """A report that fails must not leave the endpoint running: the teardown does not wait for the report,
+    and the report does not wait for the teardown either (a failed deletion still leaves a whole report)."""
+    tasks = dag_description["tasks"]
+    downstream_of_report = {t for t, spec in tasks.items() if "report.complete_report" in spec["upstream"]}
+    assert downstream_of_report == set()
+    assert "report.complete_report" not in tasks["deploy.delete_endpoint"]["upstream"]
+    assert "deploy.delete_endpoint" not in tasks["report.complete_report"]["upstream"]
+    assert not tasks["report.complete_report"]["is_setup"]
+    assert not tasks["report.complete_report"]["is_teardown"]
 
 
 def test_stock_provider_operators_drive_training_and_deployment(dag_description):
@@ -153,7 +170,8 @@ def test_every_param_is_described_and_the_dag_is_documented(dag_description):
     assert {"alert_topic_arn", "training_instance_type", "open_images_bbox_csv"} <= set(params)
     assert all(description for description in params.values()), params
     assert dag_description["doc_md"]
-    assert all(dag_description["group_docs"][g] for g in ("prepare", "label", "analyse", "train", "deploy"))
+    groups = ("prepare", "label", "analyse", "train", "deploy", "report")
+    assert all(dag_description["group_docs"][g] for g in groups)
     assert dag_description["timetable"] == "NullTimetable"
 
 

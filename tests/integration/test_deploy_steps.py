@@ -2,6 +2,9 @@
 
 import io
 import json
+import re
+import time
+from html import unescape
 from types import SimpleNamespace
 
 import boto3
@@ -17,8 +20,10 @@ from PIL import Image
 from ground_truth_pipeline.aws.resumable_sagemaker_hook import ResumableSageMakerHook
 from ground_truth_pipeline.aws_clients import AwsClients
 from ground_truth_pipeline.experiment import ExperimentRun
+from ground_truth_pipeline.reports.html_report import HtmlSection, ReportPage
 from ground_truth_pipeline.sagemaker_requests import training_job_request
-from ground_truth_pipeline.steps import deploy_step
+from ground_truth_pipeline.steps import deploy_step, report_step
+from ground_truth_pipeline.training_curves import TRAINING_JOB_LOG_GROUP
 from tests.conftest import REGION
 
 pytestmark = pytest.mark.integration
@@ -61,10 +66,14 @@ def clients(mocked_aws):
 
 @pytest.fixture
 def held_out(s3_client, run):
-    """The bucket with the run's held-out images, as the prepare group copies them."""
+    """The bucket with the run's held-out images and label categories, as the prepare group writes them."""
     s3_client.create_bucket(Bucket=BUCKET)
     for image_id, (width, height) in IMAGE_SIZES.items():
         s3_client.put_object(Bucket=BUCKET, Key=run.layout.test_image_key(image_id), Body=jpeg(width, height))
+    categories = {"labels": [{"label": "Bird"}, {"label": "Cat"}]}
+    s3_client.put_object(
+        Bucket=BUCKET, Key=run.layout.label_categories_key, Body=json.dumps(categories).encode()
+    )
     return s3_client
 
 
@@ -268,6 +277,109 @@ def test_invoke_endpoint_without_held_out_images_says_where_it_looked(s3_client,
     ):
         deploy_step.invoke_endpoint(
             run.as_dict(), {"Endpoint": {"EndpointName": "gtod-x-endpoint"}}, context(), clients=clients
+        )
+
+
+# The report, completed at the end of the run.
+
+
+def write_transform_output(s3_client, run, predictions):
+    """The batch transform's output as AWS writes it (<S3OutputPath><path below the input prefix>.out) and
+    the transform operator's XCom."""
+    for image_id, rows in predictions.items():
+        body = json.dumps({"prediction": rows}).encode()
+        key = f"{run.layout.root_key}/transform/output/{image_id}.jpg.out"
+        s3_client.put_object(Bucket=BUCKET, Key=key, Body=body)
+    return {"Transform": {"TransformOutput": {"S3OutputPath": run.layout.transform_output_uri}}}
+
+
+def log_training(job_name, values):
+    """The training job's CloudWatch log as the algorithm writes it: its configuration, then one validation
+    mAP line per epoch among other lines."""
+    logs = boto3.client("logs", region_name=REGION)
+    stream = f"{job_name}/algo-1-1765000000"
+    logs.create_log_group(logGroupName=TRAINING_JOB_LOG_GROUP)
+    logs.create_log_stream(logGroupName=TRAINING_JOB_LOG_GROUP, logStreamName=stream)
+    messages = ["Final configuration: {u'num_training_samples': u'16'}"]
+    for epoch, value in enumerate(values):
+        messages.append(f"Epoch[{epoch}] Batch[0] Train-loss=1.5")
+        messages.append(f"#quality_metric: host=algo-1, epoch={epoch}, validation mAP <score>=({value})")
+    now = int(time.time() * 1000)
+    logs.put_log_events(
+        logGroupName=TRAINING_JOB_LOG_GROUP,
+        logStreamName=stream,
+        logEvents=[{"timestamp": now + i, "message": message} for i, message in enumerate(messages)],
+    )
+
+
+def test_complete_report_adds_the_model_the_batch_and_the_endpoint_to_the_analysis_report(
+    held_out, training, run, clients
+):
+    layout = run.layout
+    labeling = ReportPage("Labeling analysis: Bird", "2 images", (HtmlSection("Summary", "Labeled."),))
+    held_out.put_object(Bucket=BUCKET, Key=layout.analysis_key("report-page.json"), Body=labeling.to_json())
+    job_name = training["Training"]["TrainingJobName"]
+    log_training(job_name, [0.05, 0.2, 0.35])
+    transform = write_transform_output(
+        held_out,
+        run,
+        {
+            "0001aaaa": [[1, 0.9, 0.1, 0.2, 0.5, 0.6], [0, 0.1, 0, 0, 1, 1]],
+            "0002bbbb": [[0, 0.6, 0, 0, 1, 1]],
+        },
+    )
+    response = {"prediction": [[0, 0.8, 0.1, 0.1, 0.6, 0.7], [1, 0.05, 0, 0, 1, 1]]}
+    held_out.put_object(
+        Bucket=BUCKET, Key=layout.prediction_key("realtime-response.json"), Body=json.dumps(response).encode()
+    )
+    endpoint_call = {
+        "endpoint": run.resource_name("endpoint"),
+        "image": layout.test_image_key("0001aaaa"),
+        "boxes_above_threshold": 1,
+    }
+
+    result = report_step.complete_report(
+        run.as_dict(), training, transform, endpoint_call, context(), clients=clients
+    )
+
+    assert result == {
+        "report_uri": layout.uri_of_key(layout.analysis_key("report.html")),
+        "training_job": job_name,
+        "epochs_logged": 3,
+        "final_validation_map": 0.35,
+        "held_out_images": 2,
+    }
+    for name in ("model-validation-map.png", "batch-predictions.png", "endpoint-predictions.png"):
+        assert_png(held_out, layout.analysis_key(name))
+    html = held_out.get_object(Bucket=BUCKET, Key=layout.analysis_key("report.html"))["Body"].read().decode()
+    text = " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
+    assert re.findall(r"<h2>(.*?)</h2>", html) == [
+        "Summary",
+        "Trained model",
+        "Batch transform",
+        "Real-time endpoint",
+    ]
+    assert f"training job {job_name} status Completed training samples 16" in text
+    assert "final validation mAP 0.35 best validation mAP 0.3500 (epoch 3)" in text
+    assert "0001aaaa.jpg 2 1 0.9 Cat (1)" in text
+    assert "0002bbbb.jpg 1 1 0.6 Bird (1)" in text
+    assert f"The real-time endpoint {run.resource_name('endpoint')} answered for 0001aaaa.jpg" in text
+    assert "Bird 0.8 0.1 0.1 0.6 0.7" in text
+    assert 'href="../predictions/realtime-response.json"' in html
+
+
+def test_complete_report_without_the_endpoint_response_names_it(held_out, training, run, clients):
+    transform = write_transform_output(held_out, run, {"0001aaaa": [], "0002bbbb": []})
+    with pytest.raises(
+        ValueError, match=r"The endpoint's response is missing: s3://.*/realtime-response\.json"
+    ):
+        report_step.complete_report(
+            run.as_dict(),
+            training,
+            transform,
+            {"endpoint": "e", "image": run.layout.test_image_key("0001aaaa")},
+            context(),
+            clients=clients,
         )
 
 

@@ -51,9 +51,11 @@ EXPECTED_FILES = [
     "auto-highest-miou.png",
     "auto-lowest-miou.png",
     "confidence-vs-miou.png",
+    "most-confident-labels.png",
     "images-by-miou.pdf",
     "images-by-confidence.pdf",
     "metrics.json",
+    "report-page.json",
     "report.html",
 ]
 

@@ -1,4 +1,5 @@
-"""Statistical charts of a labeling job: cost, counts, training curves, boxes, agreement, mIoU, confidence."""
+"""Statistical charts of a run: cost, counts, training curves, boxes, agreement, mIoU, confidence, and the
+trained model's validation mAP."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from ground_truth_pipeline.reports.drawing import (
     AUTO_COLOR,
     GROUP_COLORS,
     HUMAN_COLOR,
+    counted,
     literal,
     new_figure,
     show_notice,
@@ -83,6 +85,39 @@ def training_curves_figure(curves: Sequence[TrainingCurve]) -> Figure:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(True, alpha=0.4)
     ax.legend(fontsize=8)
+    return figure
+
+
+def validation_map_figure(job_name: str, validation_map: Sequence[float]) -> Figure:
+    """The trained model's validation mAP per epoch (as its training job logged it), its best epoch marked;
+    a notice when the job logged none."""
+    figure = new_figure(8, 4.5)
+    ax = figure.subplots()
+    values = np.asarray(validation_map, dtype=float)
+    if not np.isfinite(values).any():
+        show_notice(ax, f"The training job {job_name}\nlogged no validation mAP.")
+        return figure
+    epochs = np.arange(1, len(values) + 1)
+    best = int(np.nanargmax(values))
+    ax.plot(epochs, values, marker="o", markersize=3, color=HUMAN_COLOR, label="Validation mAP")
+    ax.plot(
+        epochs[best],
+        values[best],
+        "*",
+        markersize=14,
+        color=AUTO_COLOR,
+        label=f"Best: {values[best]:.3f} at epoch {epochs[best]}",
+    )
+    ax.set_title(
+        literal(f"{job_name}\nvalidation mAP {values[-1]:.3f} after {counted(len(values), 'epoch')}"),
+        fontsize=11,
+    )
+    ax.set_xlabel("Epoch")
+    ax.set_ylabel("Validation mAP")
+    ax.set_ylim(0, max(1.1 * float(np.nanmax(values)), 0.05))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(True, alpha=0.4)
+    ax.legend(loc="lower right", fontsize=9)
     return figure
 
 

@@ -3,14 +3,18 @@
 The page is rendered by Jinja2 with autoescaping, so every text that comes from the run (class names,
 image names, error messages, metric keys) is escaped. Files too large to embed (the PDFs) are linked by
 their relative name, which resolves next to ``report.html`` in S3 or in a downloaded copy of the folder.
+
+A page is written in two parts: the analysis task writes the labeling's sections, and a task at the end of
+the run adds the trained model and its predictions. ``ReportPage.to_json`` keeps a page between the two as
+JSON whose figures are named by their PNG file, which ``ReportPage.from_json`` reads back next to it.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote
 
@@ -46,6 +50,7 @@ class HtmlTable:
 class HtmlFigure:
     caption: str
     png: bytes
+    filename: str = ""  # the PNG's file name next to report.html; a page kept as JSON needs it
 
     @property
     def data_uri(self) -> str:
@@ -77,6 +82,91 @@ class HtmlSection:
 
 def render_report_html(title: str, subtitle: str, sections: Sequence[HtmlSection]) -> str:
     return _TEMPLATES.get_template("report.html.j2").render(title=title, subtitle=subtitle, sections=sections)
+
+
+@dataclass(frozen=True)
+class ReportPage:
+    """The sections of a report page: ``sections`` in the order of the workflow, then ``appendix`` (the
+    files and what could not be drawn), which stays last when later sections are added."""
+
+    title: str
+    subtitle: str
+    sections: tuple[HtmlSection, ...]
+    appendix: tuple[HtmlSection, ...] = ()
+
+    def with_sections(
+        self, sections: Sequence[HtmlSection], title: str = "", subtitle: str = ""
+    ) -> ReportPage:
+        """This page with ``sections`` added after its own, before the appendix; a new title if given."""
+        return replace(
+            self,
+            title=title or self.title,
+            subtitle=subtitle or self.subtitle,
+            sections=(*self.sections, *sections),
+        )
+
+    def render(self) -> str:
+        return render_report_html(self.title, self.subtitle, (*self.sections, *self.appendix))
+
+    def to_json(self) -> bytes:
+        """The page as JSON, each figure by its file name (which every figure must have)."""
+        document = {
+            "title": self.title,
+            "subtitle": self.subtitle,
+            "sections": [_section_document(section) for section in self.sections],
+            "appendix": [_section_document(section) for section in self.appendix],
+        }
+        return (json.dumps(document, indent=1) + "\n").encode("utf-8")
+
+    @classmethod
+    def from_json(cls, data: bytes, read_png: Callable[[str], bytes]) -> ReportPage:
+        """The page ``to_json`` wrote, each figure's PNG read by ``read_png(file name)``."""
+        document = json.loads(data)
+        return cls(
+            title=document["title"],
+            subtitle=document["subtitle"],
+            sections=tuple(_section_of(item, read_png) for item in document["sections"]),
+            appendix=tuple(_section_of(item, read_png) for item in document["appendix"]),
+        )
+
+
+def _section_document(section: HtmlSection) -> dict[str, Any]:
+    unnamed = [figure.caption for figure in section.figures if not figure.filename]
+    if unnamed:
+        raise ValueError(f"Section {section.title!r} has figures without a file name: {unnamed}")
+    return {
+        "title": section.title,
+        "text": section.text,
+        "tables": [
+            {
+                "title": table.title,
+                "columns": list(table.columns),
+                "rows": [[[c.text, c.is_number] for c in row] for row in table.rows],
+            }
+            for table in section.tables
+        ],
+        "figures": [{"caption": f.caption, "filename": f.filename} for f in section.figures],
+        "links": [{"text": link.text, "filename": link.filename} for link in section.links],
+    }
+
+
+def _section_of(document: Mapping[str, Any], read_png: Callable[[str], bytes]) -> HtmlSection:
+    return HtmlSection(
+        title=document["title"],
+        text=document["text"],
+        tables=tuple(
+            HtmlTable(
+                table["title"],
+                tuple(table["columns"]),
+                tuple(tuple(HtmlCell(text, is_number) for text, is_number in row) for row in table["rows"]),
+            )
+            for table in document["tables"]
+        ),
+        figures=tuple(
+            HtmlFigure(f["caption"], read_png(f["filename"]), f["filename"]) for f in document["figures"]
+        ),
+        links=tuple(HtmlLink(link["text"], link["filename"]) for link in document["links"]),
+    )
 
 
 def cell(value: Any) -> HtmlCell:

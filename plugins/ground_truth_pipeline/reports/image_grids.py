@@ -1,8 +1,10 @@
-"""Figures of labeled images: worker / consolidated (/ reference) samples, the highest and lowest mIoU."""
+"""Figures of labeled images: worker / consolidated (/ reference) samples, the highest and lowest mIoU, the
+most confident labels."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -21,9 +23,15 @@ from ground_truth_pipeline.reports.drawing import (
     worker_color,
 )
 from ground_truth_pipeline.reports.image_cache import ImageCache
+from ground_truth_pipeline.reports.selection import ImageGroup, labeling_groups
 
 PANEL_INCHES = 2.6
 GRID_COLUMNS = 3
+MOST_CONFIDENT_IMAGES = 5
+_NO_LABELS = {
+    "Human": "No human labels in this run.",
+    "Auto": "No machine labels in this run: automated labeling was off or labeled no image.",
+}
 
 
 def draw_worker_boxes(
@@ -170,6 +178,49 @@ def miou_extremes_figure(
     for ax in axes[len(images) :]:
         ax.set_axis_off()
     figure.suptitle(heading, fontsize=12)
+    return figure
+
+
+def most_confident_figure(
+    dataset: LabelingDataset,
+    cache: ImageCache,
+    confidence: np.ndarray,
+    chosen: Sequence[ImageGroup],
+    with_reference: bool = True,
+) -> Figure:
+    """One row per group (human, machine): its most confident images, most confident first, each with its
+    label in orange over the reference boxes in green if asked, and its confidence in the panel title.
+
+    ``chosen`` holds the images to show per group (see ``selection.most_confident``); a group without any
+    gets a row that says so.
+    """
+    columns = max([MOST_CONFIDENT_IMAGES, *(len(group.indices) for group in chosen)])
+    figure = new_figure(columns * PANEL_INCHES, len(chosen) * (PANEL_INCHES + 0.5))
+    rows = figure.subfigures(len(chosen), 1, squeeze=False).ravel()
+    labeled = {group.name: len(group.indices) for group in labeling_groups(dataset)}
+    consolidated_counts = dataset.consolidated.counts(len(dataset.images))
+    for row, group in zip(rows, chosen, strict=True):
+        if not len(group.indices):
+            show_notice(row.subplots(), _NO_LABELS.get(group.name, f"No {group.name} labels in this run."))
+            continue
+        shown = len(group.indices)
+        of = labeled.get(group.name, shown)
+        row.suptitle(
+            f"{group.name} labels: the {shown} most confident of {of} {group.name.lower()}-labeled images",
+            fontsize=11,
+        )
+        axes = row.subplots(1, columns, squeeze=False).ravel()
+        for ax, image in zip(axes, group.indices, strict=False):
+            boxes = counted(consolidated_counts[image], "box", "boxes")
+            title = f"confidence {confidence[image]:.3f}, {boxes}"
+            draw_consolidated_boxes(
+                ax, dataset, cache, image, title, with_reference=with_reference, linewidth=2, fontsize=8
+            )
+            ax.set_xlabel(literal(dataset.images[image].image_id), fontsize=7)
+        for ax in axes[shown:]:
+            ax.set_axis_off()
+    reference = " over the reference boxes (green)" if with_reference else ""
+    figure.suptitle(f"The most confident labels (orange){reference}", fontsize=12)
     return figure
 
 

@@ -7,9 +7,12 @@ only the boxes whose score is above a threshold are drawn.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ground_truth_pipeline.boxes import BoxTable
@@ -20,13 +23,26 @@ from ground_truth_pipeline.reports.drawing import (
     literal,
     new_figure,
     show_image,
+    show_notice,
 )
 from ground_truth_pipeline.reports.image_cache import ImageFailure, Thumbnail
 
 DEFAULT_SCORE_THRESHOLD = 0.2
 PREDICTION_FIELDS = ("class_id", "score", "xmin", "ymin", "xmax", "ymax")
 
+GRID_COLUMNS = 3
+PANEL_INCHES = 4.0
+
 PredictionRow = Sequence[float]
+
+
+@dataclass(frozen=True)
+class PredictionPanel:
+    """One image of a grid of predictions: its title, the image, and the boxes to draw on it."""
+
+    title: str
+    image: Thumbnail | ImageFailure
+    boxes: BoxTable
 
 
 def predictions_above_threshold(
@@ -51,8 +67,13 @@ def predictions_above_threshold(
 
 
 def prediction_label(class_id: int, score: float, class_names: Sequence[str]) -> str:
-    name = class_names[class_id] if 0 <= class_id < len(class_names) else f"class {class_id}"
-    return f"{name} {score:.2f}"
+    """``Bird 0.87``: the class's name from the label categories (their order is the class id), and the
+    score; ``class 3`` only for an id that the categories do not have."""
+    return f"{class_name(class_id, class_names)} {score:.2f}"
+
+
+def class_name(class_id: int, class_names: Sequence[str]) -> str:
+    return class_names[class_id] if 0 <= class_id < len(class_names) else f"class {class_id}"
 
 
 def prediction_figure(
@@ -67,17 +88,50 @@ def prediction_figure(
     ax = figure.subplots()
     heading = f"{title}\n{counted(len(boxes), 'box', 'boxes')} with score above {threshold:g}"
     figure.suptitle(literal(heading), fontsize=12)
-    thumbnail = show_image(ax, image)
+    thumbnail = draw_predictions(ax, image, boxes, class_names)
     if thumbnail is None:
         return figure
-    labels = [
-        prediction_label(int(c), float(s), class_names)
-        for c, s in zip(boxes.class_id, boxes.score, strict=True)
-    ]
-    draw_boxes(ax, thumbnail, boxes.xyxy, PREDICTION_COLOR, linewidth=2, labels=labels, fontsize=8)
     ax.set_xticks(np.linspace(0, thumbnail.width, 5).round())
     ax.set_yticks(np.linspace(0, thumbnail.height, 5).round())
     ax.tick_params(labelsize=8)
     ax.set_xlabel("x (pixels)")
     ax.set_ylabel("y (pixels)")
     return figure
+
+
+def predictions_grid_figure(
+    panels: Sequence[PredictionPanel], heading: str, class_names: Sequence[str] = ()
+) -> Figure:
+    """Several images with their predicted boxes, labelled with class name and score, three to a row."""
+    if not panels:
+        figure = new_figure(6, 1.5)
+        show_notice(figure.subplots(), "No images to show.")
+        return figure
+    columns = min(len(panels), GRID_COLUMNS)
+    rows = math.ceil(len(panels) / columns)
+    figure = new_figure(max(columns, 2) * PANEL_INCHES, rows * PANEL_INCHES + 0.4)
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    for ax, panel in zip(axes, panels, strict=False):
+        draw_predictions(ax, panel.image, panel.boxes, class_names, panel.title)
+    for ax in axes[len(panels) :]:
+        ax.set_axis_off()
+    figure.suptitle(literal(heading), fontsize=12)
+    return figure
+
+
+def draw_predictions(
+    ax: Axes,
+    image: Thumbnail | ImageFailure,
+    boxes: BoxTable,
+    class_names: Sequence[str],
+    title: str = "",
+) -> Thumbnail | None:
+    """The image with each predicted box labelled with its class name and score; None for a placeholder."""
+    thumbnail = show_image(ax, image, title)
+    if thumbnail is not None:
+        labels = [
+            prediction_label(int(c), float(s), class_names)
+            for c, s in zip(boxes.class_id, boxes.score, strict=True)
+        ]
+        draw_boxes(ax, thumbnail, boxes.xyxy, PREDICTION_COLOR, linewidth=2, labels=labels, fontsize=8)
+    return thumbnail

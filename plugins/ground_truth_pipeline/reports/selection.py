@@ -45,6 +45,18 @@ def ranked(indices: np.ndarray, values: np.ndarray, descending: bool = True) -> 
     return indices[np.lexsort((indices, keys))]
 
 
+def most_confident(indices: np.ndarray, confidence: np.ndarray, count: int) -> np.ndarray:
+    """The ``count`` images of ``indices`` with the highest confidence, most confident first.
+
+    Ties keep dataset order; an image whose confidence is NaN is never among them, so a group with fewer
+    scored images gives fewer.
+    """
+    if count < 0:
+        raise ValueError(f"The number of most confident images must not be negative, got {count}")
+    ranking = ranked(indices, confidence, descending=True)
+    return ranking[np.isfinite(confidence[ranking])][:count]
+
+
 def spread_over_ranking(ranking: np.ndarray, limit: int) -> np.ndarray:
     """At most ``limit`` images evenly spaced along a ranking, always keeping its first and last.
 

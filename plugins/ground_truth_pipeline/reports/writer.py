@@ -4,6 +4,10 @@ Every image is fetched at most once per call: the images each figure shows are c
 parallel into one ``ImageCache``, and every figure and PDF draws from that cache. ``report.html`` is
 written last, so its presence means the whole report is there.
 
+The labeling's sections are also kept as ``report-page.json`` (figures by file name): the run's last task
+adds the trained model and its predictions to them (``run_report``) and writes ``report.html`` again.
+Until then the page says that those sections are still to come.
+
 A run without reference boxes (``miou`` None: a team's own images) gets no figure or PDF that compares with
 them; the report's sections about them say that there is nothing to compare with.
 """
@@ -30,9 +34,9 @@ from ground_truth_pipeline.reports.html_report import (
     HtmlLink,
     HtmlSection,
     HtmlTable,
+    ReportPage,
     frame_table,
     metrics_tables,
-    render_report_html,
 )
 from ground_truth_pipeline.reports.image_cache import (
     DEFAULT_MAX_SIDE,
@@ -41,6 +45,7 @@ from ground_truth_pipeline.reports.image_cache import (
     ImageFailure,
     load_thumbnail,
 )
+from ground_truth_pipeline.reports.image_grids import MOST_CONFIDENT_IMAGES
 from ground_truth_pipeline.reports.inputs import AnalysisInputs
 from ground_truth_pipeline.reports.metrics_json import metrics_json_bytes
 from ground_truth_pipeline.reports.pdf_pages import (
@@ -54,7 +59,13 @@ from ground_truth_pipeline.reports.predictions import (
     prediction_figure,
     predictions_above_threshold,
 )
-from ground_truth_pipeline.reports.selection import ImageGroup, labeling_groups, random_sample, ranked
+from ground_truth_pipeline.reports.selection import (
+    ImageGroup,
+    labeling_groups,
+    most_confident,
+    random_sample,
+    ranked,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +75,8 @@ JSON = "application/json"
 HTML = "text/html; charset=utf-8"
 METRICS_FILENAME = "metrics.json"
 HTML_FILENAME = "report.html"
+PAGE_FILENAME = "report-page.json"
+MOST_CONFIDENT_FILENAME = "most-confident-labels.png"
 MIOU_PDF_FILENAME = "images-by-miou.pdf"
 CONFIDENCE_PDF_FILENAME = "images-by-confidence.pdf"
 EXTREME_IMAGES = 6
@@ -73,6 +86,11 @@ NO_REFERENCE = (
     "No reference boxes: this run labeled your own images, so there is nothing to compare the labels with."
 )
 PREDICTION_MAX_SIDE = 800
+RUN_SECTIONS_TO_COME = HtmlSection(
+    "Trained model and predictions",
+    "Still to come: the model trained on these labels, its batch transform and its real-time endpoint are "
+    "added to this page at the end of the run.",
+)
 
 
 @dataclass(frozen=True)
@@ -101,9 +119,17 @@ class _ImagePlan:
     human_samples: np.ndarray
     auto_samples: np.ndarray
     extremes: dict[tuple[str, str], np.ndarray]  # (group name, "highest" | "lowest") to images
+    most_confident: tuple[ImageGroup, ...]  # per group, its most confident images, most confident first
 
     def all_images(self) -> np.ndarray:
-        return np.concatenate([self.human_samples, self.auto_samples, *self.extremes.values()])
+        return np.concatenate(
+            [
+                self.human_samples,
+                self.auto_samples,
+                *self.extremes.values(),
+                *(group.indices for group in self.most_confident),
+            ]
+        )
 
 
 def write_analysis_report(
@@ -167,15 +193,13 @@ def write_analysis_report(
         failures = cache.failures
     if failures:
         log.warning("%d of the report's images could not be drawn", len(failures))
-    html = render_report_html(
-        title=f"Labeling analysis: {class_name}",
-        subtitle=_subtitle(inputs),
-        sections=_html_sections(inputs, figures, failures, len(set(uris)), images_per_pdf_section),
-    )
+    page = _report_page(inputs, figures, failures, len(set(uris)), images_per_pdf_section)
+    html = page.with_sections([RUN_SECTIONS_TO_COME]).render()
     outputs = [
         *((name, figure.png, PNG) for name, figure in figures.items()),
         *((name, document, PDF) for name, document in pdfs.items()),
         (METRICS_FILENAME, metrics_document, JSON),
+        (PAGE_FILENAME, page.to_json(), JSON),
         (HTML_FILENAME, html.encode("utf-8"), HTML),
     ]
     keys = []
@@ -251,6 +275,10 @@ def _plan_images(inputs: AnalysisInputs, samples_per_group: int, seed: int) -> _
         human_samples=random_sample(human.indices, samples_per_group, seed),
         auto_samples=random_sample(auto.indices, samples_per_group, seed),
         extremes=_miou_extremes(inputs.miou, (human, auto)) if inputs.miou is not None else {},
+        most_confident=tuple(
+            ImageGroup(group.name, most_confident(group.indices, inputs.confidence, MOST_CONFIDENT_IMAGES))
+            for group in (human, auto)
+        ),
     )
 
 
@@ -271,7 +299,7 @@ def _draw_figures(inputs: AnalysisInputs, cache: ImageCache, plan: _ImagePlan) -
     figures: dict[str, HtmlFigure] = {}
 
     def add(name: str, caption: str, figure: Figure) -> None:
-        figures[name] = HtmlFigure(caption, figure_png(figure))
+        figures[name] = HtmlFigure(caption, figure_png(figure), name)
 
     add(
         "cost-and-counts.png",
@@ -308,6 +336,15 @@ def _draw_figures(inputs: AnalysisInputs, cache: ImageCache, plan: _ImagePlan) -
     )
     if inputs.miou is not None:
         _draw_reference_figures(inputs, inputs.miou, cache, plan, add)
+    reference = ", over the reference boxes in green" if inputs.has_reference else ""
+    add(
+        MOST_CONFIDENT_FILENAME,
+        f"The {MOST_CONFIDENT_IMAGES} human-labeled and the {MOST_CONFIDENT_IMAGES} machine-labeled images "
+        f"whose labels are the most confident (mean box confidence): labels in orange{reference}.",
+        image_grids.most_confident_figure(
+            dataset, cache, inputs.confidence, plan.most_confident, inputs.has_reference
+        ),
+    )
     return figures
 
 
@@ -343,14 +380,15 @@ def _extremes_filename(group: str, extreme: str) -> str:
     return f"{group.lower()}-{extreme}-miou.png"
 
 
-def _html_sections(
+def _report_page(
     inputs: AnalysisInputs,
     figures: dict[str, HtmlFigure],
     failures: Mapping[str, str],
     images_drawn: int,
     images_per_pdf_section: int,
-) -> list[HtmlSection]:
-    """The report's sections in the order of the workflow: cost, training, labels, quality, files."""
+) -> ReportPage:
+    """The labeling's sections in the order of the workflow (cost, training, labels, quality), then the
+    files and the images that could not be drawn."""
 
     def pick(*names: str) -> tuple[HtmlFigure, ...]:
         return tuple(figures[name] for name in names)
@@ -358,7 +396,7 @@ def _html_sections(
     summary = "The metrics of this run, as written to metrics.json."
     if not inputs.has_reference:
         summary += f" {NO_REFERENCE} Its mIoU and detection metrics are null (n/a)."
-    return [
+    sections = (
         HtmlSection("Summary", summary, metrics_tables(inputs.metrics)),
         HtmlSection(
             "Cost and counts per iteration",
@@ -370,9 +408,14 @@ def _html_sections(
         HtmlSection("Boxes per image", figures=pick("box-counts.png")),
         HtmlSection("Worker agreement", figures=pick("worker-agreement.png")),
         *_reference_sections(inputs, pick),
-        _files_section(inputs, images_per_pdf_section),
-        _failure_section(failures, images_drawn),
-    ]
+        HtmlSection("Most confident labels", figures=pick(MOST_CONFIDENT_FILENAME)),
+    )
+    return ReportPage(
+        title=f"Labeling analysis: {inputs.class_name}",
+        subtitle=_subtitle(inputs),
+        sections=sections,
+        appendix=(_files_section(inputs, images_per_pdf_section), _failure_section(failures, images_drawn)),
+    )
 
 
 def _reference_sections(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 IMAGE_CONTENT_TYPE = "application/x-image"
+REALTIME_RESPONSE_FILENAME = "realtime-response.json"
 ENDPOINT_DELETE_POLL_S = 15.0
 ENDPOINT_DELETE_MAX_WAIT_S = 1800.0
 
@@ -73,18 +74,10 @@ def plot_batch_predictions(
     step = ExperimentStep.from_context(experiment, context, clients)
     run, layout, store = step.run, step.layout, step.store
     threshold = float(step.params["prediction_threshold"])
-    output_bucket, output_prefix = split_s3_uri(transform["Transform"]["TransformOutput"]["S3OutputPath"])
-    output_store = S3ObjectStore(step.clients.s3, output_bucket)
+    class_names = step.label_categories()
     drawn = {}
-    for image_key in store.list_keys(layout.test_images_prefix):
+    for image_key, predictions in batch_transform_predictions(step, transform):
         relative = image_key[len(layout.test_images_prefix) :]
-        output_key = f"{output_prefix.rstrip('/')}/{relative}.out"
-        if not output_store.exists(output_key):
-            raise ValueError(
-                f"The batch transform wrote no output for s3://{run.bucket}/{image_key}: "
-                f"s3://{output_bucket}/{output_key} is missing"
-            )
-        predictions = json.loads(output_store.read_bytes(output_key))["prediction"]
         name = PurePosixPath(relative).stem
         written = write_prediction_report(
             store,
@@ -93,10 +86,30 @@ def plot_batch_predictions(
             predictions=predictions,
             threshold=threshold,
             title=f"Batch transform: {run.class_name} in {relative}",
+            class_names=class_names,
         )
         drawn[relative] = written.boxes_drawn
     log.info("Batch predictions above %.2f per image: %s", threshold, drawn)
     return {"images": len(drawn), "boxes_above_threshold": drawn}
+
+
+def batch_transform_predictions(
+    step: ExperimentStep, transform: Mapping[str, Any]
+) -> Iterator[tuple[str, list[list[float]]]]:
+    """(held-out image key, its predictions) for every held-out image, in key order, from the transform's
+    ``<output>/<image>.out`` files (``transform``: the transform operator's XCom)."""
+    layout = step.layout
+    output_bucket, output_prefix = split_s3_uri(transform["Transform"]["TransformOutput"]["S3OutputPath"])
+    output_store = S3ObjectStore(step.clients.s3, output_bucket)
+    for image_key in step.store.list_keys(layout.test_images_prefix):
+        relative = image_key[len(layout.test_images_prefix) :]
+        output_key = f"{output_prefix.rstrip('/')}/{relative}.out"
+        if not output_store.exists(output_key):
+            raise ValueError(
+                f"The batch transform wrote no output for s3://{step.run.bucket}/{image_key}: "
+                f"s3://{output_bucket}/{output_key} is missing"
+            )
+        yield image_key, json.loads(output_store.read_bytes(output_key))["prediction"]
 
 
 def endpoint_request(
@@ -136,7 +149,9 @@ def invoke_endpoint(
     )
     body = response["Body"].read()
     predictions = json.loads(body)["prediction"]
-    store.write_bytes(layout.prediction_key("realtime-response.json"), body, content_type="application/json")
+    store.write_bytes(
+        layout.prediction_key(REALTIME_RESPONSE_FILENAME), body, content_type="application/json"
+    )
     threshold = float(step.params["prediction_threshold"])
     written = write_prediction_report(
         store,
@@ -145,6 +160,7 @@ def invoke_endpoint(
         predictions=predictions,
         threshold=threshold,
         title=f"Endpoint {endpoint_name}: {run.class_name}",
+        class_names=step.label_categories(),
     )
     return {"endpoint": endpoint_name, "image": image_keys[0], "boxes_above_threshold": written.boxes_drawn}
 
