@@ -126,6 +126,12 @@ def test_the_whole_dag_runs_on_the_stack_with_airflow_dags_test(seeded_stack, bi
     [response_key] = [key for key in keys if key.endswith("realtime-response.json")]
     response = json.loads(s3.get_object(Bucket=BUCKET, Key=response_key)["Body"].read())
     assert all(len(row) == 6 for row in response["prediction"])
+    # The last task completed the analysis's report with the model and its predictions.
+    for name in ("most-confident-labels.png", "model-validation-map.png", "batch-predictions.png"):
+        assert f"{run_root}/analysis/{name}" in keys, name
+    report = s3.get_object(Bucket=BUCKET, Key=f"{run_root}/analysis/report.html")["Body"].read().decode()
+    assert "<h2>Trained model</h2>" in report and "<h2>Real-time endpoint</h2>" in report
+    assert "Still to come" not in report
 
     assert sagemaker.list_endpoints(NameContains="gtod-bird")["Endpoints"] == []
     assert sagemaker.list_endpoint_configs(NameContains="gtod-bird")["EndpointConfigs"] == []

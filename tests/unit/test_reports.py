@@ -18,7 +18,15 @@ from PIL import Image, ImageDraw
 
 from ground_truth_pipeline.boxes import BoxTable, LabeledImage, LabelingDataset
 from ground_truth_pipeline.object_store import LocalObjectStore
-from ground_truth_pipeline.reports import ReportFiles, write_analysis_report, write_prediction_report
+from ground_truth_pipeline.reports import (
+    EndpointAnswer,
+    ImagePredictions,
+    ReportFiles,
+    TrainedModel,
+    complete_run_report,
+    write_analysis_report,
+    write_prediction_report,
+)
 
 PREFIX = "exp/bird/run-1/analysis"
 HOSTILE_CLASS = '<script>alert("owned")</script> & Bird'
@@ -228,6 +236,57 @@ def test_html_has_metric_tables_pdf_links_and_sections_in_workflow_order(report:
     headings = re.findall(r"<h2>(.*?)</h2>", html)
     assert headings.index("Cost and counts per iteration") < headings.index("Active-learning training")
     assert headings.index("Labeled examples") < headings.index("Agreement with the reference boxes")
+
+
+def test_the_labeling_page_says_the_model_sections_are_still_to_come(report: WrittenReport) -> None:
+    html = report.store.read_bytes(f"{PREFIX}/report.html").decode("utf-8")
+    headings = [unescape(heading) for heading in re.findall(r"<h2>(.*?)</h2>", html)]
+    assert headings[-4:] == [
+        "Most confident labels",
+        "Trained model and predictions",
+        "Every image, sorted",
+        "Images that could not be drawn",
+    ]
+    assert section_texts(html)["Trained model and predictions"].startswith("Still to come: the model trained")
+    page = json.loads(report.store.read_bytes(f"{PREFIX}/report-page.json"))
+    assert [section["title"] for section in page["sections"]] == headings[:-3]
+    assert [section["title"] for section in page["appendix"]] == headings[-2:]
+
+
+def test_the_last_task_completes_the_analysis_page(tmp_path: Path) -> None:
+    store = LocalObjectStore(tmp_path)
+    fetch = CountingFetch(image_objects())
+    analysis = write_report(store, fetch)
+    test_image = IMAGES[0][0]
+    complete_run_report(
+        store,
+        PREFIX,
+        model=TrainedModel("train-job", [0.1, 0.2], {"status": "Completed"}),
+        batch=[ImagePredictions(test_image, [[0, 0.8, 0.1, 0.2, 0.5, 0.7]])],
+        endpoint=EndpointAnswer(
+            "endpoint", ImagePredictions(test_image, [[0, 0.7, 0.1, 0.2, 0.5, 0.7]]), "../p/r.json"
+        ),
+        class_names=[HOSTILE_CLASS],
+        fetch=fetch,
+        title="Labeling, training and predictions: Bird",
+    )
+    html = store.read_bytes(f"{PREFIX}/report.html").decode("utf-8")
+    headings = [unescape(heading) for heading in re.findall(r"<h2>(.*?)</h2>", html)]
+    assert headings[-6:] == [
+        "Most confident labels",
+        "Trained model",
+        "Batch transform",
+        "Real-time endpoint",
+        "Every image, sorted",
+        "Images that could not be drawn",
+    ]
+    analysis_pngs = [key for key in analysis.keys if key.endswith(".png")]
+    assert len(re.findall(r'src="data:image/png;base64,', html)) == len(analysis_pngs) + 3
+    assert "Still to come" not in html
+    assert "<script>" not in html
+    assert "1 of 6 images could not be read" in html
+    assert f"{IMAGES[0][0]} " not in section_texts(html)["Batch transform"]  # images are named by file
+    assert "a.jpg 1 1 0.8" in section_texts(html)["Batch transform"]
 
 
 def test_html_escapes_a_hostile_class_name(report: WrittenReport) -> None:

@@ -183,9 +183,8 @@ def complete_run_report(
 
 def _subtitle(labeling: str, model: TrainedModel) -> str:
     values = [value for value in model.validation_map if np.isfinite(value)]
-    if not values:
-        return f"{labeling}. Model {model.job_name}: no validation mAP logged."
-    return f"{labeling}. Model {model.job_name}: validation mAP {values[-1]:.3f}."
+    trained = f"validation mAP {values[-1]:.3f}" if values else "no validation mAP logged"
+    return f"{labeling.rstrip('.')}. Model {model.job_name}: {trained}."
 
 
 def _batch_heading(shown: int, total: int, threshold: float) -> str:
