@@ -165,9 +165,13 @@ class Outcome:
 
 def _run(config: LocalAwsConfig, dataset: Dataset, stop_after_checks: int | None = None) -> Outcome:
     spec = labeling_job_spec(dataset.request(), config)
-    run = _LabelingRun(spec, JOB, config)
-    detector = StandInDetector(dataset)
     reports: list[dict[str, int]] = []
+
+    def report(_: str, counters: dict[str, int]) -> None:
+        reports.append(dict(counters))
+
+    run = _LabelingRun(spec, JOB, config, report)
+    detector = StandInDetector(dataset)
     log: list[str] = []
     checks = 0
 
@@ -176,9 +180,7 @@ def _run(config: LocalAwsConfig, dataset: Dataset, stop_after_checks: int | None
         checks += 1
         return stop_after_checks is not None and checks > stop_after_checks
 
-    loop = AutoLabelingLoop(
-        run, detector, lambda _, counters: reports.append(dict(counters)), should_stop, log.append
-    )
+    loop = AutoLabelingLoop(run, detector, report, should_stop, log.append)
     return Outcome(loop.run(), reports, log, detector)
 
 
