@@ -4,6 +4,7 @@ artifact served; and the failure when the package that ships the weights is miss
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -12,9 +13,11 @@ import torch
 from efficientnet_lite_pytorch import EfficientNet
 
 from local_aws.object_detection import ClientInputError, Predictor
+from local_aws.object_detection.artifact import read_model_artifact
 from local_aws.object_detection.hyperparameters import (
     EFFICIENTNET_BASE_NETWORK,
     EFFICIENTNET_DEFAULTS,
+    EFFICIENTNET_FROZEN_LAYERS,
     parse_hyperparameters,
 )
 from local_aws.object_detection.models import (
@@ -92,14 +95,30 @@ def test_the_loaded_backbone_computes_what_the_weights_own_architecture_computes
     torch.testing.assert_close(maps["2"], expected, atol=1e-10, rtol=1e-10)
 
 
-def test_its_defaults_start_from_the_shipped_weights() -> None:
-    hp = parse_hyperparameters(
-        {"num_classes": "1", "num_training_samples": "10", "base_network": "efficientnet-lite0"}
-    )
+def test_its_defaults_start_from_the_shipped_weights_with_the_first_stages_frozen() -> None:
+    required = {"num_classes": "1", "num_training_samples": "10", "base_network": EFFICIENTNET_BASE_NETWORK}
+    hp = parse_hyperparameters(required)
     assert hp.use_pretrained_model
     assert {name: hp.final_configuration[name] for name in EFFICIENTNET_DEFAULTS} == dict(
         EFFICIENTNET_DEFAULTS
     )
+    assert (
+        hp.freeze_layer_pattern is not None and hp.freeze_layer_pattern.pattern == EFFICIENTNET_FROZEN_LAYERS
+    )
+    names = [
+        name
+        for name, _ in build_detector(
+            ModelSpec(EFFICIENTNET_BASE_NETWORK, 1, 64, 0.45, True)
+        ).named_parameters()
+    ]
+    frozen = [name for name in names if hp.freeze_layer_pattern.match(name)]
+    assert frozen[0] == "backbone.net.conv_stem.weight" and frozen[-1].startswith("backbone.net.blocks.2.")
+    assert not any(name.startswith("backbone.net.blocks.3.") for name in frozen)
+    # From scratch nothing is frozen, unless the job asks.
+    scratch = parse_hyperparameters({**required, "use_pretrained_model": "0"})
+    assert scratch.freeze_layer_pattern is None
+    asked = parse_hyperparameters({**required, "freeze_layer_pattern": "^backbone"})
+    assert asked.freeze_layer_pattern is not None and asked.freeze_layer_pattern.pattern == "^backbone"
     package = weights_package(EFFICIENTNET_BASE_NETWORK)
     assert package is not None and package.distribution == PACKAGE
 
@@ -125,6 +144,13 @@ def test_a_training_job_starts_from_the_shipped_weights_and_its_artifact_serves(
     )
     assert line.endswith(f"(package {PACKAGE})")
     assert result.epochs_run == 1 and result.model_tar_path is not None
+    (frozen,) = log.having(" froze ")
+    assert re.search(r"freeze_layer_pattern '.*' froze \d+ of \d+ parameter tensors", frozen)
+    weights = read_model_artifact(result.model_tar_path).state_dict
+    # The frozen stem is the shipped one; the trained last stage has moved from it.
+    assert torch.equal(weights["backbone.net.conv_stem.weight"], shipped["_conv_stem.weight"])
+    trained_last = weights["backbone.net.blocks.6.0.conv_pwl.weight"]
+    assert not torch.equal(trained_last, shipped["_blocks.15._project_conv.weight"])
     predictor = Predictor.from_artifact(result.model_tar_path.read_bytes())
     assert predictor.spec == ModelSpec(EFFICIENTNET_BASE_NETWORK, 1, 64, 0.45, pretrained_backbone=True)
     jpeg = data[1].images[data[1].lines[0]["source-ref"]]

@@ -3,8 +3,9 @@
 ``run_training`` is one training job (hyperparameters, AugmentedManifestFile channels and an image reader
 in; log lines and ``model.tar.gz`` out); ``Predictor`` serves a ``model.tar.gz`` with AWS's response format.
 Base networks are AWS's ``vgg-16`` and ``resnet-50`` and, as local extensions for CPUs, ``tiny-vgg`` (the CPU
-network: a small VGG-style SSD trained from scratch with a warm-up and cosine learning rate) and
-``mobilenet-v3`` (SSDlite), which alone accept an ``image_shape`` under 300 and have CPU-friendly defaults.
+network: a small VGG-style SSD trained from scratch with a warm-up and cosine learning rate), ``mobilenet-v3``
+(SSDlite) and ``efficientnet-lite0`` (SSD on EfficientNet-Lite0, from the ImageNet weights an installed
+package ships), which alone accept an ``image_shape`` under 300 and have CPU-friendly defaults.
 
 The names below that need torch are imported on first use, so that the algorithm's rules
 (``local_aws.object_detection.hyperparameters``, which ``python -m local_aws env`` reads) import without it.
