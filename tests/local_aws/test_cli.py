@@ -414,7 +414,10 @@ def test_env_gives_the_dag_the_networks_the_stack_trains_beyond_aws(tmp_path: Pa
         monkeypatch.setenv(name, value)
 
     extension = train_step.configured_extra_base_networks()
-    assert (extension.names, extension.min_image_shape) == (("tiny-vgg", "mobilenet-v3"), 64)
+    assert (extension.names, extension.min_image_shape) == (
+        ("tiny-vgg", "mobilenet-v3", "efficientnet-lite0"),
+        64,
+    )
 
 
 def test_env_and_the_other_commands_need_no_torch() -> None:
