@@ -28,6 +28,8 @@ GROUP_COLORS = {"Human": HUMAN_COLOR, "Auto": AUTO_COLOR}
 CONSOLIDATED_COLOR = "tab:orange"
 REFERENCE_COLOR = "limegreen"
 PREDICTION_COLOR = "red"
+# A box whose top is this close to the image's top (a fraction of its height) has its label inside.
+LABEL_INSIDE_BELOW = 0.05
 # tab10 without its orange and green, which mean consolidated and reference boxes in every figure.
 _WORKER_COLORS = tuple(colormaps["tab10"](i) for i in (3, 4, 9, 6, 0, 5, 8, 7))
 
@@ -118,7 +120,9 @@ def draw_boxes(
     labels: Sequence[str] = (),
     fontsize: float = 7,
 ) -> None:
-    """Draw normalised xyxy boxes on an image drawn by ``show_image``, optionally labelled at their corner."""
+    """Draw normalised xyxy boxes on an image drawn by ``show_image``, optionally labelled at their top left
+    corner: above the box, or inside it where the box touches the top of the image (above, the label would
+    be cut off and run into the panel's title)."""
     pixels = xyxy_to_pixels(xyxy, image.width, image.height)
     if not len(pixels):
         return
@@ -131,7 +135,7 @@ def draw_boxes(
             literal(label),
             color="white",
             fontsize=fontsize,
-            va="bottom",
+            va="top" if y0 < LABEL_INSIDE_BELOW * image.height else "bottom",
             ha="left",
             bbox={"facecolor": "black", "edgecolor": "none", "pad": 1, "alpha": 0.6},
             clip_on=True,

@@ -195,8 +195,10 @@ def most_confident_figure(
     gets a row that says so.
     """
     columns = max([MOST_CONFIDENT_IMAGES, *(len(group.indices) for group in chosen)])
-    figure = new_figure(columns * PANEL_INCHES, len(chosen) * (PANEL_INCHES + 0.5))
-    rows = figure.subfigures(len(chosen), 1, squeeze=False).ravel()
+    # A group without images gets a short row: its notice needs no room for images.
+    heights = [PANEL_INCHES + 0.5 if len(group.indices) else 0.8 for group in chosen]
+    figure = new_figure(columns * PANEL_INCHES, sum(heights) + 0.4)
+    rows = figure.subfigures(len(chosen), 1, squeeze=False, height_ratios=heights).ravel()
     labeled = {group.name: len(group.indices) for group in labeling_groups(dataset)}
     consolidated_counts = dataset.consolidated.counts(len(dataset.images))
     for row, group in zip(rows, chosen, strict=True):

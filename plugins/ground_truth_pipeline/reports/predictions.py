@@ -129,9 +129,11 @@ def draw_predictions(
     """The image with each predicted box labelled with its class name and score; None for a placeholder."""
     thumbnail = show_image(ax, image, title)
     if thumbnail is not None:
+        # Lowest score first, so that where labels overlap the most confident one is drawn on top.
+        order = np.argsort(boxes.score, kind="stable")
         labels = [
             prediction_label(int(c), float(s), class_names)
-            for c, s in zip(boxes.class_id, boxes.score, strict=True)
+            for c, s in zip(boxes.class_id[order], boxes.score[order], strict=True)
         ]
-        draw_boxes(ax, thumbnail, boxes.xyxy, PREDICTION_COLOR, linewidth=2, labels=labels, fontsize=8)
+        draw_boxes(ax, thumbnail, boxes.xyxy[order], PREDICTION_COLOR, linewidth=2, labels=labels, fontsize=8)
     return thumbnail

@@ -119,7 +119,8 @@ def complete_run_report(
     page_key = report_key(key_prefix, PAGE_FILENAME)
     if not store.exists(page_key):
         raise ValueError(
-            f"There is no labeling report to complete: {page_key} is missing (the analysis writes it)"
+            f"There is no labeling report to complete: {page_key} is missing. The analysis writes it; "
+            "an analysis older than this report's last part did not, and running it again does"
         )
     page = ReportPage.from_json(
         store.read_bytes(page_key), lambda filename: store.read_bytes(report_key(key_prefix, filename))
@@ -272,7 +273,11 @@ def _endpoint_section(
     return HtmlSection(
         "Real-time endpoint",
         text,
-        tables=(HtmlTable(f"Boxes scoring above {threshold:g}, highest first", columns, rows),),
+        tables=(
+            HtmlTable(
+                f"Boxes scoring above {threshold:g}, highest first (corners from 0 to 1)", columns, rows
+            ),
+        ),
         figures=(figure,),
         links=(HtmlLink("The endpoint's response (JSON)", endpoint.response_filename),),
     )
