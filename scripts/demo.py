@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+from scripts.dag_progress import run_dag_with_progress
+
 ROOT = Path(__file__).resolve().parents[1]
 DAG_ID = "ground_truth_object_detection"
 ROLE_ARN = "arn:aws:iam::123456789012:role/LocalGroundTruth"
@@ -45,13 +47,16 @@ def point_at_stack() -> object:
     return config
 
 
-def run_dag(conf: dict) -> str:
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(ROOT / "dags"))
-    if bag.import_errors:
-        raise SystemExit(f"The DAG does not import: {bag.import_errors}")
-    return str(bag.dags[DAG_ID].test(run_conf=conf).state)
+def run_dag(config: object, conf: dict, output: Path) -> str:
+    """Run the DAG with one line per task; Airflow's own log goes to ``output/airflow.log``."""
+    if output.exists():
+        shutil.rmtree(output)
+    log = output / "airflow.log"
+    print(f"Airflow's log: {log}", flush=True)
+    started = time.monotonic()
+    state = run_dag_with_progress(DAG_ID, conf, log, config.boto3_client("sagemaker"))
+    print(f"\nDAG run {state} in {time.monotonic() - started:.0f} s")
+    return state
 
 
 def newest_run_root(s3: object, bucket: str, prefix: str) -> tuple[str, list[str]]:
@@ -161,8 +166,6 @@ def show_run(
     s3 = config.boto3_client("s3")
     class_prefix = f"{prefix}/{class_name.lower().replace(' ', '-')}/"
     run_root, keys = newest_run_root(s3, bucket, class_prefix)
-    if output.exists():
-        shutil.rmtree(output)
     copied = copy_outputs(s3, bucket, run_root, keys, output)
     metrics = json.loads((output / "analysis" / "metrics.json").read_text())
     print_summary(config, metrics, output, PREDICTION_THRESHOLD, workforce)
@@ -205,10 +208,7 @@ def main() -> None:
     }
     print(f"Running {DAG_ID} on the local stack with:")
     print(json.dumps(conf, indent=2))
-    started = time.monotonic()
-    state = run_dag(conf)
-    seconds = time.monotonic() - started
-    print(f"\nDAG run {state} in {seconds:.0f} s")
+    state = run_dag(config, conf, args.output)
     if state != "success":
         raise SystemExit(1)
 

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from demo import CPU_TRAINING, DAG_ID, ROLE_ARN, point_at_stack, run_dag, show_run
+from scripts.demo import CPU_TRAINING, DAG_ID, ROLE_ARN, point_at_stack, run_dag, show_run
 
 ROOT = Path(__file__).resolve().parents[1]
 TEAM = "demo-team"
@@ -91,9 +91,7 @@ def main() -> None:
         "  The run goes on (training, batch transform, endpoint) once every image is labeled.\n",
         flush=True,
     )
-    started = time.monotonic()
-    state = run_dag(conf)
-    print(f"\nDAG run {state} in {time.monotonic() - started:.0f} s")
+    state = run_dag(config, conf, args.output)
     if state != "success":
         raise SystemExit(1)
     workforce = f"worker(s) of the private workteam {TEAM}"
