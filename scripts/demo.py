@@ -154,6 +154,13 @@ def _score(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
+def ensure_bucket(config: object, bucket: str) -> None:
+    """Create the experiment bucket on the stack unless it is there."""
+    s3 = config.boto3_client("s3")
+    if bucket not in {existing["Name"] for existing in s3.list_buckets()["Buckets"]}:
+        s3.create_bucket(Bucket=bucket)
+
+
 def show_run(
     config: object,
     bucket: str,
@@ -189,9 +196,7 @@ def main() -> None:
     config = point_at_stack()
     from local_aws.synthetic_open_images import dataset_uris
 
-    s3 = config.boto3_client("s3")
-    if args.bucket not in {bucket["Name"] for bucket in s3.list_buckets()["Buckets"]}:
-        s3.create_bucket(Bucket=args.bucket)
+    ensure_bucket(config, args.bucket)
     # Each demo is an experiment of its own: the class's record of labeled images lives under its prefix, and
     # a second demo in the same prefix would label the class's next images instead of showing the same run.
     prefix = f"demo/{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}"

@@ -19,7 +19,7 @@ from typing import Any
 
 from scripts.airflow_standalone import AirflowStandalone, start_standalone
 from scripts.dated_partitions import fill_partitions, partition_prefix
-from scripts.demo import CPU_TRAINING, DAG_ID, ROLE_ARN, ROOT, point_at_stack
+from scripts.demo import CPU_TRAINING, DAG_ID, ROLE_ARN, ROOT, ensure_bucket, point_at_stack
 
 HOME = ROOT / ".airflow-backfill"
 BUCKET = "ground-truth-od"
@@ -60,9 +60,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.parse_args()
     config = point_at_stack()
+    ensure_bucket(config, BUCKET)
     s3 = config.boto3_client("s3")
-    if BUCKET not in {bucket["Name"] for bucket in s3.list_buckets()["Buckets"]}:
-        s3.create_bucket(Bucket=BUCKET)
     today = datetime.now(UTC).date()
     days = [(today - timedelta(days=offset)).isoformat() for offset in (4, 3, 2)]
     fill_partitions(s3, BUCKET, days, IMAGES_PER_DAY)

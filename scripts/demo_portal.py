@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from scripts.demo import CPU_TRAINING, DAG_ID, ROLE_ARN, point_at_stack, run_dag, show_run
+from scripts.demo import CPU_TRAINING, DAG_ID, ROLE_ARN, ensure_bucket, point_at_stack, run_dag, show_run
 
 ROOT = Path(__file__).resolve().parents[1]
 TEAM = "demo-team"
@@ -63,9 +63,7 @@ def main() -> None:
     config = point_at_stack()
     from local_aws.synthetic_open_images import dataset_uris
 
-    s3 = config.boto3_client("s3")
-    if args.bucket not in {bucket["Name"] for bucket in s3.list_buckets()["Buckets"]}:
-        s3.create_bucket(Bucket=args.bucket)
+    ensure_bucket(config, args.bucket)
     team = ensure_team(config.boto3_client("sagemaker"), TEAM)
     password = ensure_worker(config, WORKER, TEAM)
     prefix = f"demo-portal/{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}"
